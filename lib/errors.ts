@@ -14,6 +14,8 @@ export const ExitCode = {
   BAD_PASSPHRASE: 9,
   TAMPERED: 10,
   NETWORK: 11,
+  UNSUPPORTED: 12,
+  BAD_INPUT: 13,
 } as const;
 
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
