@@ -142,9 +142,8 @@ export class WebSocketTransport implements Transport {
     return new Promise((resolve, reject) => {
       let ws: WebSocket;
       try {
-        // deno-lint-ignore no-explicit-any
         ws = this.#client && kind === "wss"
-          ? new WebSocket(url, { client: this.#client } as any)
+          ? new WebSocket(url, { client: this.#client })
           : new WebSocket(url);
       } catch (e) {
         reject(e);
