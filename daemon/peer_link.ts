@@ -1,0 +1,174 @@
+/**
+ * One live, encrypted link to a directly connected peer: the session plus its
+ * connection. Sends are sealed and written in one serialized step (sequence
+ * numbers must reach the wire in order); received frames are opened, session
+ * control (PING/PONG/GOODBYE/REKEY) is handled here, everything else goes up.
+ */
+import type { Logger } from "../lib/log.ts";
+import type { InboundMessage, OutboundMessage } from "../lib/wire/session.ts";
+import { goodbyeMessage, pingMessage, pongMessage } from "../lib/wire/v09/control.ts";
+import type { PeerInfo } from "../lib/wire/v09/handshake_types.ts";
+import type { V09Session } from "../lib/wire/v09/session.ts";
+import type { Conn } from "./transport/transport.ts";
+
+/** Callbacks of a link. */
+export interface PeerLinkHandlers {
+  /** An application (or mesh) message from the peer. */
+  onMessage?: (msg: InboundMessage, link: PeerLink) => void;
+  /** The link closed (GOODBYE, socket closed, or `close()`). */
+  onClose?: (reason: string, link: PeerLink) => void;
+  /** A frame was rejected (code, message) — for counters and audit. */
+  onReject?: (code: string, message: string, link: PeerLink) => void;
+}
+
+/** Per-link counters for the API. */
+export interface LinkStats {
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  rejected: number;
+  rttMs: number | null;
+  lastSeen: number;
+}
+
+/** A connected peer. */
+export class PeerLink {
+  readonly stats: LinkStats = {
+    framesSent: 0,
+    framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    rejected: 0,
+    rttMs: null,
+    lastSeen: Date.now(),
+  };
+  #pings = new Map<string, { t0: number; resolve: (ms: number) => void }>();
+  #closed = false;
+  readonly done: Promise<string>;
+
+  constructor(
+    readonly conn: Conn,
+    readonly session: V09Session,
+    readonly peer: PeerInfo,
+    readonly handlers: PeerLinkHandlers = {},
+    readonly log?: Logger,
+  ) {
+    this.done = this.#loop();
+  }
+
+  get nodeId(): string {
+    return this.peer.nodeId;
+  }
+  get open(): boolean {
+    return !this.#closed;
+  }
+
+  /** Seal and send one message; returns its msg_id. Throws when the link is closed or the message is invalid. */
+  send(msg: OutboundMessage): string {
+    if (this.#closed) throw new Error(`link to ${this.peer.nodeId} is closed`);
+    const frame = this.session.seal(msg);
+    this.conn.send(frame);
+    this.stats.framesSent++;
+    this.stats.bytesSent += frame.length;
+    return msg.msgId ?? "";
+  }
+
+  /** Send PING and resolve with the round-trip time in ms (rejects after `timeoutMs`). */
+  ping(timeoutMs = 10_000): Promise<number> {
+    const m = pingMessage(this.session.localNodeId);
+    const msgId = crypto.randomUUID().replaceAll("-", "");
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pings.delete(msgId);
+        reject(
+          new Error(`no PONG from ${this.peer.name || this.peer.nodeId} within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      this.#pings.set(msgId, {
+        t0: performance.now(),
+        resolve: (ms) => {
+          clearTimeout(timer);
+          resolve(ms);
+        },
+      });
+      try {
+        this.send({ ...m, msgId });
+      } catch (e) {
+        clearTimeout(timer);
+        this.#pings.delete(msgId);
+        reject(e);
+      }
+    });
+  }
+
+  /** Say GOODBYE (best effort) and close. */
+  goodbye(): void {
+    if (this.#closed) return;
+    try {
+      this.send(goodbyeMessage(this.session.localNodeId));
+    } catch { /* closing anyway */ }
+    this.close("goodbye");
+  }
+
+  /** Close the link. */
+  close(reason = "closed"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.conn.close(1000, reason);
+  }
+
+  async #loop(): Promise<string> {
+    let reason = "closed";
+    for (;;) {
+      const raw = await this.conn.recv();
+      if (raw === null) {
+        reason = await this.conn.closed;
+        break;
+      }
+      if (typeof raw === "string") {
+        this.log?.debug("text message after the handshake ignored", { peer: this.peer.nodeId });
+        continue;
+      }
+      this.stats.bytesReceived += raw.length;
+      const r = this.session.open(raw);
+      if (!r.ok) {
+        this.stats.rejected++;
+        this.handlers.onReject?.(r.error.code, r.error.message, this);
+        continue;
+      }
+      for (const f of r.send) {
+        try {
+          this.conn.send(f);
+        } catch { /* closed meanwhile */ }
+      }
+      this.stats.framesReceived++;
+      this.stats.lastSeen = Date.now();
+      const m = r.message;
+      if (m.type === "PING") {
+        try {
+          this.send({ ...pongMessage(this.session.localNodeId), msgId: m.msgId });
+        } catch { /* closed */ }
+      } else if (m.type === "PONG") {
+        const p = this.#pings.get(m.msgId);
+        if (p) {
+          this.#pings.delete(m.msgId);
+          this.stats.rttMs = performance.now() - p.t0;
+          p.resolve(this.stats.rttMs);
+        }
+      } else if (m.type === "GOODBYE") {
+        reason = "peer said goodbye";
+        this.close(reason);
+        break;
+      } else if (m.type === "REKEY_REQUEST" || m.type === "REKEY_RESPONSE") {
+        // handled inside the session (its reply, if any, was in r.send)
+      } else {
+        this.handlers.onMessage?.(m, this);
+      }
+    }
+    this.#closed = true;
+    this.session.close();
+    this.handlers.onClose?.(reason, this);
+    return reason;
+  }
+}
