@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../supp
 import { runCli, tempDir } from "../support/cli.ts";
 
 /** A free loopback port pair (N and N+2) for the demo. */
-async function freePort(): Promise<number> {
+function freePort(): number {
   for (;;) {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const p = l.addr.port;
@@ -26,7 +26,7 @@ async function tmpEntries(): Promise<Set<string>> {
 Deno.test("demo end to end as a subprocess: exit 0, every stage, RTT, nothing left behind", async () => {
   await using home = await tempDir("ironmesh-home-");
   const before = await tmpEntries();
-  const port = await freePort();
+  const port = freePort();
   const r = await runCli(["demo", "--port", String(port)], { env: { HOME: home.path } });
   assertEquals(r.code, 0, r.stderr + r.stdout);
   for (
@@ -54,7 +54,7 @@ Deno.test("demo end to end as a subprocess: exit 0, every stage, RTT, nothing le
 });
 
 Deno.test("demo --json gives the stages with timings and the RTT", async () => {
-  const port = await freePort();
+  const port = freePort();
   const r = await runCli(["demo", "--json", "--port", String(port)]);
   assertEquals(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
