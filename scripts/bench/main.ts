@@ -3,9 +3,11 @@
  * `deno task bench crypto` runs one section.
  */
 import { cryptoBench } from "./crypto_bench.ts";
+import { wireBench } from "./wire_bench.ts";
 
 const SECTIONS: Record<string, () => void | Promise<void>> = {
   crypto: cryptoBench,
+  wire: wireBench,
 };
 
 const pick = Deno.args.length ? Deno.args : Object.keys(SECTIONS);
