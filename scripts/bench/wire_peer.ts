@@ -32,8 +32,8 @@ const l = await t.listen({
       return;
     }
     serverHandshake(conn, { identity: me, passphrase, tofu: () => ({ ok: true }) }).then((h) => {
-      const link = new PeerLink(h.conn, h.session, h.peer, {
-        onMessage: (m) => {
+      new PeerLink(h.conn, h.session, h.peer, {
+        onMessage: (m, link) => {
           const b = m.payload;
           if (b[0] === 1) link.send({ type: "MSG", payload: b, destination: h.peer.nodeId });
           else if (b[0] === 2) {
