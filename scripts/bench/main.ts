@@ -8,6 +8,10 @@ import { wireBench } from "./wire_bench.ts";
 const SECTIONS: Record<string, () => void | Promise<void>> = {
   crypto: cryptoBench,
   wire: wireBench,
+  // audit_bench.ts runs at import: verify speed on a 100,000-entry log and append cost (fsync included).
+  audit: async () => {
+    await import("./audit_bench.ts");
+  },
 };
 
 const pick = Deno.args.length ? Deno.args : Object.keys(SECTIONS);
