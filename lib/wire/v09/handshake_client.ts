@@ -6,18 +6,9 @@
  * SKIP_OFFER aborts. The reference client never sends error messages, and
  * neither do we: failures just close.
  */
-import {
-  boxBeforeNm,
-  constantTimeEqual,
-  fromHex,
-  toHex,
-  wipe,
-  x25519Base,
-} from "../../crypto/sodium.ts";
-import { type Clock, type Rng, systemClock, systemRng } from "../../clock.ts";
+import { boxBeforeNm, constantTimeEqual, fromHex, toHex, x25519Base } from "../../crypto/sodium.ts";
 import { InvalidKeyError } from "../../errors.ts";
 import { nodeIdOf } from "../../identity/node_id.ts";
-import { PROTOCOL_VERSION } from "../../version.ts";
 import { buildHello, HELLO_REJECTION_CODES, helloSchemeFor, verifyHello } from "./hello.ts";
 import { completeHandshake } from "./handshake_complete.ts";
 import {
@@ -33,76 +24,50 @@ import {
 import {
   type ClientHandshakeConfig,
   type Failed,
-  HANDSHAKE_RECEIVE_TIMEOUT_MS,
   handshakeFailure,
-  type HandshakeFailureCode,
   type HandshakeStep,
 } from "./handshake_types.ts";
-import { DEFAULT_MIN_PROTOCOL_VERSION, supportsHelloContext } from "./version.ts";
+import { HandshakeMachine } from "./handshake_machine.ts";
+import { supportsHelloContext } from "./version.ts";
 
 /** Where a client handshake stands. */
 export type ClientHandshakeState = "await-challenge" | "await-verified" | "await-hello" | "done";
 
 /** The client handshake. One instance per outbound connection; the deadline runs from construction. */
-export class ClientHandshake {
+export class ClientHandshake extends HandshakeMachine<ClientHandshakeState> {
   readonly #cfg: ClientHandshakeConfig;
-  readonly #rng: Rng;
-  readonly #clock: Clock;
-  readonly #version: string;
-  readonly #floor: string;
-  readonly #timeoutMs: number;
-  #state: ClientHandshakeState = "await-challenge";
   #nonce: Uint8Array | null = null;
   #nonceHex = "";
   #serverVersion = "";
-  #ephSecret: Uint8Array | null = null;
-  #deadline: number | null;
 
   /** Validate the config and arm the deadline for the server's first message. */
   constructor(config: ClientHandshakeConfig) {
-    if (nodeIdOf(config.identity.publicKey) !== config.identity.nodeId) {
-      throw new Error("handshake identity: nodeId is not the node_id of publicKey");
-    }
+    super(config, "await-challenge");
     this.#cfg = config;
-    this.#rng = config.rng ?? systemRng;
-    this.#clock = config.clock ?? systemClock;
-    this.#version = config.advertisedVersion ?? PROTOCOL_VERSION;
-    this.#floor = config.minProtocolVersion ?? DEFAULT_MIN_PROTOCOL_VERSION;
-    this.#timeoutMs = config.receiveTimeoutMs ?? HANDSHAKE_RECEIVE_TIMEOUT_MS;
-    this.#deadline = this.#clock.monotonicMs() + this.#timeoutMs;
-  }
-
-  /** Current state. */
-  get state(): ClientHandshakeState {
-    return this.#state;
-  }
-
-  /** Monotonic deadline (ms) of the pending receive, or null when none is pending. */
-  get deadlineMs(): number | null {
-    return this.#deadline;
+    this.arm();
   }
 
   /** The client speaks second: nothing to send; re-arms the deadline (call when the socket opens). */
   start(): HandshakeStep {
-    if (this.#state !== "await-challenge") throw new Error("ClientHandshake.start() too late");
-    this.#arm();
+    if (this.current !== "await-challenge") throw new Error("ClientHandshake.start() too late");
+    this.arm();
     return { send: [] };
   }
 
   /** Consume one received message (text; binary is refused as malformed). */
   receive(raw: string | Uint8Array): HandshakeStep {
-    if (this.#state === "done") throw new Error("ClientHandshake.receive() after the outcome");
+    if (this.current === "done") throw new Error("ClientHandshake.receive() after the outcome");
     const late = this.checkTimeout();
     if (late) return late;
     const msg = parseHandshakeMessage(raw);
     if (!msg) {
-      return this.#fail(
+      return this.fail(
         handshakeFailure("HS_MALFORMED", "server sent binary, non-JSON or oversized data"),
       );
     }
     const refusal = this.#refusal(msg);
-    if (refusal) return this.#fail(refusal);
-    switch (this.#state) {
+    if (refusal) return this.fail(refusal);
+    switch (this.current) {
       case "await-challenge":
         return this.#onChallenge(msg);
       case "await-verified":
@@ -112,23 +77,14 @@ export class ClientHandshake {
     }
   }
 
-  /** Fail with HS_TIMEOUT once the deadline has passed; null while still in time. */
-  checkTimeout(nowMs: number = this.#clock.monotonicMs()): HandshakeStep | null {
-    if (this.#deadline === null || nowMs < this.#deadline) return null;
-    const wanted = this.#state === "await-challenge"
+  /** What the pending receive waits for. */
+  protected awaiting(): string {
+    const wanted = this.current === "await-challenge"
       ? "challenge"
-      : this.#state === "await-verified"
+      : this.current === "await-verified"
       ? "passphrase verdict"
       : "HELLO";
-    return this.#fail(
-      handshakeFailure("HS_TIMEOUT", `no ${wanted} from the server within ${this.#timeoutMs} ms`),
-    );
-  }
-
-  /** End the handshake from outside (connection closed, shutdown); wipes secrets. */
-  abort(code: HandshakeFailureCode, reason?: string): HandshakeStep {
-    if (this.#state === "done") return { send: [] };
-    return this.#fail(handshakeFailure(code, reason));
+    return `${wanted} from the server`;
   }
 
   /** Refusals a server may send at any point: rate limits, blocks, rejections, errors. */
@@ -154,7 +110,7 @@ export class ClientHandshake {
 
   #onChallenge(msg: Record<string, unknown>): HandshakeStep {
     if (msg.type !== "PASSPHRASE_CHALLENGE") {
-      return this.#fail(handshakeFailure(
+      return this.fail(handshakeFailure(
         "HS_MALFORMED",
         `expected PASSPHRASE_CHALLENGE from the server, got ${quoteForLog(msg.type)}`,
       ));
@@ -165,71 +121,71 @@ export class ClientHandshake {
       if (typeof msg.nonce === "string") nonce = fromHex(msg.nonce);
     } catch { /* refused below */ }
     if (!nonce || nonce.length !== SERVER_NONCE_BYTES || typeof version !== "string") {
-      return this.#fail(
+      return this.fail(
         handshakeFailure("HS_MALFORMED", "PASSPHRASE_CHALLENGE without a 32-byte hex nonce"),
       );
     }
     this.#nonce = nonce;
     this.#nonceHex = toHex(nonce);
     this.#serverVersion = version;
-    this.#state = "await-verified";
-    this.#arm();
+    this.current = "await-verified";
+    this.arm();
     const proof = passphraseProof(this.#cfg.passphrase, nonce);
     return { send: [proofText(this.#cfg.identity.nodeId, proof)] };
   }
 
   #onVerified(msg: Record<string, unknown>): HandshakeStep {
     if (msg.type !== "PASSPHRASE_VERIFIED") {
-      return this.#fail(handshakeFailure(
+      return this.fail(handshakeFailure(
         "HS_MALFORMED",
         `expected PASSPHRASE_VERIFIED, got ${quoteForLog(msg.type)}`,
       ));
     }
     if (typeof msg.server_proof !== "string" || msg.server_proof === "") {
-      return this.#fail(
+      return this.fail(
         handshakeFailure("HS_SERVER_PROOF", "PASSPHRASE_VERIFIED carries no server_proof"),
       );
     }
     const expected = serverPassphraseProof(this.#cfg.passphrase, this.#nonce!);
     if (!proofMatches(msg.server_proof, expected)) {
-      return this.#fail(handshakeFailure("HS_SERVER_PROOF", "server_proof is wrong"));
+      return this.fail(handshakeFailure("HS_SERVER_PROOF", "server_proof is wrong"));
     }
     const id = this.#cfg.identity;
-    this.#ephSecret = this.#rng.bytes(32);
+    this.ephSecret = this.rng.bytes(32);
     const hello = buildHello({
       nodeId: id.nodeId,
       name: id.name,
-      ephemeralPublic: x25519Base(this.#ephSecret),
+      ephemeralPublic: x25519Base(this.ephSecret),
       identityPublic: id.publicKey,
       identitySecretKey: id.secretKey,
-      protocolVersion: this.#version,
+      protocolVersion: this.version,
       channelBinding: this.#nonceHex,
-      scheme: helloSchemeFor(this.#serverVersion, this.#version),
+      scheme: helloSchemeFor(this.#serverVersion, this.version),
       x25519: id.x25519,
       inviteToken: this.#cfg.inviteToken,
     });
-    this.#state = "await-hello";
-    this.#arm();
+    this.current = "await-hello";
+    this.arm();
     return { send: [hello.text] };
   }
 
   #onHello(msg: Record<string, unknown>): HandshakeStep {
     if (msg.type !== "HELLO") {
-      return this.#fail(
+      return this.fail(
         handshakeFailure("HS_BAD_HELLO", `expected HELLO, got ${quoteForLog(msg.type)}`),
       );
     }
     const v = verifyHello(msg, {
       channelBinding: this.#nonceHex,
-      localVersion: this.#version,
+      localVersion: this.version,
       requireContextScheme: supportsHelloContext(this.#serverVersion) &&
-        supportsHelloContext(this.#version),
+        supportsHelloContext(this.version),
     });
-    if (!v.ok) return this.#fail(handshakeFailure(HELLO_REJECTION_CODES[v.rejection], v.detail));
+    if (!v.ok) return this.fail(handshakeFailure(HELLO_REJECTION_CODES[v.rejection], v.detail));
     const hello = v.hello;
     const pinned = this.#cfg.pinnedPeerIdentity;
     if (pinned && !constantTimeEqual(pinned, hello.identityPublic)) {
-      return this.#fail(handshakeFailure(
+      return this.fail(handshakeFailure(
         "HS_TOFU_MISMATCH",
         `server identity ${hello.nodeId} is not the pinned ${nodeIdOf(pinned)}`,
         { peerNodeId: hello.nodeId },
@@ -237,40 +193,20 @@ export class ClientHandshake {
     }
     let sessionKey: Uint8Array;
     try {
-      sessionKey = boxBeforeNm(hello.ephemeralPublic, this.#ephSecret!);
+      sessionKey = boxBeforeNm(hello.ephemeralPublic, this.ephSecret!);
     } catch (e) {
       if (!(e instanceof InvalidKeyError)) throw e;
-      return this.#fail(
+      return this.fail(
         handshakeFailure("HS_SMALL_ORDER_KEY", undefined, { peerNodeId: hello.nodeId }),
       );
     }
-    this.#wipeEphemeral();
+    this.wipeEphemeral();
     let outcome;
     try {
-      outcome = completeHandshake(this.#cfg, "client", hello, sessionKey, this.#floor);
+      outcome = completeHandshake(this.#cfg, "client", hello, sessionKey, this.floor);
     } finally {
-      this.#done();
+      this.done();
     }
     return { send: [], outcome };
-  }
-
-  #arm(): void {
-    this.#deadline = this.#clock.monotonicMs() + this.#timeoutMs;
-  }
-
-  #wipeEphemeral(): void {
-    wipe(this.#ephSecret);
-    this.#ephSecret = null;
-  }
-
-  #done(): void {
-    this.#wipeEphemeral();
-    this.#state = "done";
-    this.#deadline = null;
-  }
-
-  #fail(f: Failed): HandshakeStep {
-    this.#done();
-    return { send: [], outcome: f };
   }
 }
