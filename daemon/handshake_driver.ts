@@ -119,9 +119,8 @@ async function drive(
   }
 }
 
-/** Run the client side over `conn` (we dialed). */
-export function clientHandshake(conn: Conn, setup: HandshakeSetup): Promise<Handshaken> {
-  const hs = new ClientHandshake({
+function machineConfig(conn: Conn, setup: HandshakeSetup) {
+  return {
     identity: localIdentityOf(setup.identity),
     passphrase: setup.passphrase,
     tofu: setup.tofu,
@@ -130,21 +129,17 @@ export function clientHandshake(conn: Conn, setup: HandshakeSetup): Promise<Hand
     rng: setup.rng,
     address: conn.remoteAddress,
     receiveTimeoutMs: setup.timeoutMs,
-  });
+  };
+}
+
+/** Run the client side over `conn` (we dialed). */
+export function clientHandshake(conn: Conn, setup: HandshakeSetup): Promise<Handshaken> {
+  const hs = new ClientHandshake(machineConfig(conn, setup));
   return drive(conn, hs, hs.start(), setup);
 }
 
 /** Run the server side over `conn` (the peer dialed us). */
 export function serverHandshake(conn: Conn, setup: HandshakeSetup): Promise<Handshaken> {
-  const hs = new ServerHandshake({
-    identity: localIdentityOf(setup.identity),
-    passphrase: setup.passphrase,
-    tofu: setup.tofu,
-    minProtocolVersion: setup.minProtocolVersion,
-    clock: setup.clock,
-    rng: setup.rng,
-    address: conn.remoteAddress,
-    receiveTimeoutMs: setup.timeoutMs,
-  });
+  const hs = new ServerHandshake(machineConfig(conn, setup));
   return drive(conn, hs, hs.start(), setup);
 }
