@@ -81,6 +81,19 @@ export function lineHmac(bytes: Uint8Array, start: number, end: number): string 
   return null;
 }
 
+/** A scan of `size` bytes with nothing counted yet. */
+export function emptyScan(path: string, size: number): FileScan {
+  return {
+    path,
+    lines: 0,
+    firstHmac: null,
+    lastHmac: null,
+    lastHmacLine: 0,
+    bytes: size,
+    wanted: new Map(),
+  };
+}
+
 /**
  * Scan a file's bytes without checking MACs: count lines, find the first/last stored hmacs and
  * the hmac at each line number in `want`. `want` may also be chosen once the first hmac is known.
@@ -90,15 +103,7 @@ export function scanBytes(
   bytes: Uint8Array,
   want: (firstHmac: string) => number[] = () => [],
 ): FileScan {
-  const scan: FileScan = {
-    path,
-    lines: 0,
-    firstHmac: null,
-    lastHmac: null,
-    lastHmacLine: 0,
-    bytes: bytes.length,
-    wanted: new Map(),
-  };
+  const scan = emptyScan(path, bytes.length);
   let wanted = new Set<number>();
   let pos = 0;
   const n = bytes.length;

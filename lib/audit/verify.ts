@@ -33,7 +33,7 @@ import {
 import { EVENT_LOG_ROTATED } from "./events.ts";
 import { checkpointPathFor, logFilesOldestFirst, MAX_ARCHIVES, readFileOrNull } from "./files.ts";
 import { ChainMac } from "./hmac.ts";
-import { type FileScan, logicalLines, looksTorn } from "./scan.ts";
+import { emptyScan, type FileScan, logicalLines, looksTorn } from "./scan.ts";
 import { type CheckpointRead, comparePins, pinWants, readCheckpoint } from "./checkpoint.ts";
 
 const latin1 = new TextDecoder("latin1");
@@ -152,15 +152,7 @@ function firstEntryInfo(text: string): { event: unknown; details: unknown; times
 /** Verify one file's bytes. */
 function verifyFileBytes(path: string, bytes: Uint8Array, ctx: FileContext): FileOutcome {
   const { mac, strict } = ctx;
-  const scan: FileScan = {
-    path,
-    lines: 0,
-    firstHmac: null,
-    lastHmac: null,
-    lastHmacLine: 0,
-    bytes: bytes.length,
-    wanted: new Map(),
-  };
+  const scan = emptyScan(path, bytes.length);
   const out: FileOutcome = { scan, firstEvent: null, torn: [] };
   // Staged region: bytes[chunkStart, chunkEnd) lives at heap[base, …) for the fast path.
   let chunkStart = 0, chunkEnd = 0, base = 0;
