@@ -19,6 +19,8 @@ export interface PeerLinkHandlers {
   onClose?: (reason: string, link: PeerLink) => void;
   /** A frame was rejected (code, message) — for counters and audit. */
   onReject?: (code: string, message: string, link: PeerLink) => void;
+  /** Inbound rate limit, asked before each frame is decrypted; false drops the frame. */
+  admitFrame?: (link: PeerLink) => boolean;
 }
 
 /** Per-link counters for the API. */
@@ -102,6 +104,19 @@ export class PeerLink {
     });
   }
 
+  /** Start a rekey (no-op while one is in progress); returns whether a request was sent. */
+  rekey(): boolean {
+    if (this.#closed) return false;
+    const frame = this.session.startRekey();
+    if (!frame) return false;
+    try {
+      this.conn.send(frame);
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
   /** Say GOODBYE (best effort) and close. */
   goodbye(): void {
     if (this.#closed) return;
@@ -131,6 +146,10 @@ export class PeerLink {
         continue;
       }
       this.stats.bytesReceived += raw.length;
+      if (this.handlers.admitFrame && !this.handlers.admitFrame(this)) {
+        this.stats.rejected++;
+        continue;
+      }
       const r = this.session.open(raw);
       if (!r.ok) {
         this.stats.rejected++;

@@ -266,6 +266,11 @@ export class MessageStore {
     return runCleanup(this.#ctx, now ?? this.#ctx.clock.now(), opts);
   }
 
+  /** Run `fn` (synchronous) in one transaction: one commit, one fsync, for several writes. */
+  transaction<T>(fn: () => T): T {
+    return this.#ctx.tx(fn);
+  }
+
   /** Drain pending-trust messages into history in one transaction (promote). */
   promote(sourceNodeId: string, selfNodeId: string): DrainedItem[] {
     return this.pendingTrust.drain(sourceNodeId, {

@@ -105,6 +105,11 @@ export class History {
     return this.#ctx.tx(() => this.insert(rec, "inbound"));
   }
 
+  /** Record several received messages in one transaction (one fsync); results in input order. */
+  recordInboundMany(recs: readonly HistoryRecord[]): RecordResult[] {
+    return this.#ctx.tx(() => recs.map((r) => this.insert(r, "inbound")));
+  }
+
   /** Record a sent message (same dedup rule as inbound). */
   recordOutbound(rec: HistoryRecord): RecordResult {
     return this.#ctx.tx(() => this.insert(rec, "outbound"));

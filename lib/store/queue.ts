@@ -142,13 +142,17 @@ export class OfflineQueue {
     return { status: "queued", evicted };
   }
 
-  /** The first `n` undelivered messages for `peer` in FIFO (arrival) order; nothing is removed. */
-  takeBatch(peer: string, n: number): QueuedMessage[] {
+  /**
+   * The first `n` undelivered messages for `peer` in FIFO (arrival) order, after row id
+   * `afterId` (to page past messages already in flight); nothing is removed.
+   */
+  takeBatch(peer: string, n: number, afterId = 0): QueuedMessage[] {
     if (!Number.isSafeInteger(n) || n < 1) throw badArg("batch size must be a positive integer");
     return this.#ctx.all(
       `SELECT ${SELECT_COLS} FROM pending_messages
-       WHERE peer_node_id = ? AND delivered = 0 ORDER BY id ASC LIMIT ?`,
+       WHERE peer_node_id = ? AND delivered = 0 AND id > ? ORDER BY id ASC LIMIT ?`,
       peer,
+      afterId,
       n,
     ).map((r) => this.#row(r));
   }

@@ -22,6 +22,7 @@ export const HS_CODES = [
   "HS_UNSIGNED_PEER",
   "HS_REVOKED",
   "HS_TOFU_MISMATCH",
+  "HS_NOT_ALLOWED",
   "HS_VERSION_TOO_OLD",
   "HS_DUPLICATE",
   "HS_TIMEOUT",
@@ -82,6 +83,11 @@ export const HS_FAILURES: Readonly<Record<HandshakeFailureCode, { reason: string
       reason: "peer identity does not match the pinned key",
       hint:
         "possible impersonation; verify the peer's fingerprint out of band before re-pinning with `ironmesh trust`",
+    },
+    HS_NOT_ALLOWED: {
+      reason: "peer is not on the allow list",
+      hint:
+        "this node runs --trust-mode allow_list; add the peer's node id or public key to the allow list",
     },
     HS_VERSION_TOO_OLD: {
       reason: "peer protocol version is below the configured minimum",

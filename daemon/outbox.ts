@@ -1,0 +1,285 @@
+/**
+ * Outbound delivery: every message a node accepts is committed to the offline queue
+ * first (so it survives kill -9), then written to the peer's link when there is one.
+ * Messages stay queued until the peer acknowledges them with an `ACK` frame (ours;
+ * the reference logs ACKs and never sends them). A peer that has not acknowledged
+ * anything within `ackProbeMs` of the link coming up is treated as a reference node:
+ * a message then counts as delivered once written, as the reference does. The
+ * receiver's history deduplicates re-sent messages, so delivery is exactly once.
+ */
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../lib/log.ts";
+import type { MessageStore } from "../lib/store/db.ts";
+import type { EnqueueResult } from "../lib/store/queue.ts";
+import type { Priority } from "../lib/wire/session.ts";
+import type { EventBus } from "./events.ts";
+import type { PeerLink } from "./peer_link.ts";
+
+/** Hop budget of user messages (the reference's max_hops default). */
+export const USER_MESSAGE_TTL = 5;
+
+/** A message to send. */
+export interface OutboxInput {
+  /** Destination node id. */
+  to: string;
+  msgType: string;
+  payload: Uint8Array;
+  priority?: Priority;
+  /** Default: a fresh uuid4 string (as the reference's user messages). */
+  msgId?: string;
+}
+
+/** What `submit` did. */
+export interface Submitted {
+  msgId: string;
+  to: string;
+  /** `sent` = written to a live link now; `queued` = waiting for the peer. */
+  status: "sent" | "queued";
+  /** A lower-priority message evicted to make room (queue full). */
+  evicted?: string;
+}
+
+interface PeerState {
+  link: PeerLink;
+  /** Row id of the last message written on this link. */
+  lastId: number;
+  /** msg_id → row id, written and not yet acknowledged. */
+  inflight: Map<string, number>;
+  /** null = unknown yet; true = acknowledges; false = reference node (never acknowledges). */
+  acking: boolean | null;
+  probe?: ReturnType<typeof setTimeout>;
+}
+
+interface Waiting {
+  input: Required<Omit<OutboxInput, "priority">> & { priority: Priority };
+  resolve: (s: Submitted) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Options of the outbox. */
+export interface OutboxOptions {
+  store: MessageStore;
+  selfId: string;
+  bus: EventBus;
+  clock: Clock;
+  log: Logger;
+  /** Most unacknowledged messages in flight per peer (default 512). */
+  window?: number;
+  /** How long to wait for a first ACK before treating the peer as a reference node (default 3000 ms). */
+  ackProbeMs?: number;
+}
+
+/** The outbound side of message delivery. */
+export class Outbox {
+  readonly #o: Required<OutboxOptions>;
+  readonly #peers = new Map<string, PeerState>();
+  #waiting: Waiting[] = [];
+  #scheduled = false;
+
+  constructor(opts: OutboxOptions) {
+    this.#o = { window: 512, ackProbeMs: 3000, ...opts };
+  }
+
+  /** Accept a message: resolves once it is committed to disk (and written, if the peer is up). */
+  submit(input: OutboxInput): Promise<Submitted> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({
+        input: {
+          ...input,
+          priority: input.priority ?? "NORMAL",
+          msgId: input.msgId ?? crypto.randomUUID(),
+        },
+        resolve,
+        reject,
+      });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(() => this.#commit());
+      }
+    });
+  }
+
+  /** Commit everything submitted since the last commit in one transaction. */
+  #commit(): void {
+    this.#scheduled = false;
+    const batch = this.#waiting;
+    this.#waiting = [];
+    let results: EnqueueResult[];
+    const { store, selfId } = this.#o;
+    try {
+      results = store.transaction(() =>
+        batch.map(({ input: m }) => {
+          const r = store.queue.enqueue(m.to, {
+            msgId: m.msgId,
+            source: selfId,
+            msgType: m.msgType,
+            payload: m.payload,
+            priority: m.priority,
+          });
+          if (r.status === "queued") {
+            store.history.insert({
+              msgId: m.msgId,
+              source: selfId,
+              destination: m.to,
+              msgType: m.msgType,
+              payload: m.payload,
+              priority: m.priority,
+            }, "outbound");
+          }
+          return r;
+        })
+      );
+    } catch (e) {
+      for (const w of batch) w.reject(e);
+      return;
+    }
+    const touched = new Set<string>();
+    batch.forEach((w, i) => {
+      const r = results[i];
+      if (r.status !== "queued") {
+        w.reject(
+          new Error(
+            r.status === "duplicate"
+              ? `message ${w.input.msgId} is already queued`
+              : `the queue for ${w.input.to} is full of higher-priority messages`,
+          ),
+        );
+        return;
+      }
+      touched.add(w.input.to);
+      this.#o.bus.publish({
+        type: "message-out",
+        msgId: w.input.msgId,
+        to: w.input.to,
+        msgType: w.input.msgType,
+        queued: !this.#peers.has(w.input.to),
+      });
+    });
+    for (const peer of touched) this.flush(peer);
+    batch.forEach((w, i) => {
+      const r = results[i];
+      if (r.status !== "queued") return;
+      const st = this.#peers.get(w.input.to);
+      w.resolve({
+        msgId: w.input.msgId,
+        to: w.input.to,
+        status: st && st.lastId >= 0 && this.#wasWritten(st, w.input.msgId) ? "sent" : "queued",
+        ...(r.evicted ? { evicted: r.evicted.msgId } : {}),
+      });
+    });
+  }
+
+  #wasWritten(st: PeerState, msgId: string): boolean {
+    return st.inflight.has(msgId) || st.acking === false;
+  }
+
+  /** A link to `link.nodeId` is up: (re)send everything undelivered, oldest first. */
+  linkUp(link: PeerLink): void {
+    this.linkDown(link.nodeId);
+    this.#peers.set(link.nodeId, { link, lastId: 0, inflight: new Map(), acking: null });
+    this.flush(link.nodeId);
+  }
+
+  /** The link to `nodeId` is gone: unacknowledged messages stay queued for the next link. */
+  linkDown(nodeId: string): void {
+    const st = this.#peers.get(nodeId);
+    if (st?.probe !== undefined) clearTimeout(st.probe);
+    this.#peers.delete(nodeId);
+  }
+
+  /** True when `nodeId` acknowledges deliveries (null while unknown). */
+  acking(nodeId: string): boolean | null {
+    return this.#peers.get(nodeId)?.acking ?? null;
+  }
+
+  /** The peer acknowledged these msg_ids (an empty list announces that it acknowledges). */
+  ack(nodeId: string, msgIds: string[]): void {
+    const st = this.#peers.get(nodeId);
+    if (!st) return;
+    st.acking = true;
+    if (st.probe !== undefined) {
+      clearTimeout(st.probe);
+      st.probe = undefined;
+    }
+    const known = msgIds.filter((id) => st.inflight.has(id));
+    if (known.length) this.#delivered(nodeId, st, known);
+    this.flush(nodeId);
+  }
+
+  #delivered(nodeId: string, st: PeerState, ids: string[]): void {
+    try {
+      this.#o.store.queue.markDelivered(nodeId, ids);
+    } catch (e) {
+      this.#o.log.error("cannot mark messages delivered", { peer: nodeId, error: String(e) });
+      return;
+    }
+    for (const id of ids) {
+      st.inflight.delete(id);
+      this.#o.bus.publish({ type: "delivered", msgId: id, to: nodeId });
+    }
+  }
+
+  /** Write queued messages to the peer's link, up to the in-flight window. */
+  flush(nodeId: string): void {
+    const st = this.#peers.get(nodeId);
+    if (!st) return;
+    const { store, window } = this.#o;
+    for (;;) {
+      const room = window - st.inflight.size;
+      if (room <= 0 || !st.link.open) return;
+      const batch = store.queue.takeBatch(nodeId, room, st.lastId);
+      if (batch.length === 0) return;
+      for (const m of batch) {
+        if (m.payloadStatus === "undecryptable") {
+          this.#o.log.warn("dropping a queued message that no longer decrypts", {
+            peer: nodeId,
+            msg_id: m.msgId,
+          });
+          store.queue.markDelivered(nodeId, [m.msgId]);
+          st.lastId = m.id;
+          continue;
+        }
+        try {
+          st.link.send({
+            type: m.msgType,
+            payload: m.payload,
+            msgId: m.msgId,
+            destination: nodeId,
+            priority: m.priority as Priority,
+            ttl: USER_MESSAGE_TTL,
+          });
+        } catch (e) {
+          this.#o.log.debug("send failed; message stays queued", {
+            peer: nodeId,
+            msg_id: m.msgId,
+            error: String(e),
+          });
+          return;
+        }
+        st.lastId = m.id;
+        st.inflight.set(m.msgId, m.id);
+      }
+      if (st.acking === false) this.#delivered(nodeId, st, [...st.inflight.keys()]);
+      else if (st.acking === null && st.probe === undefined) {
+        st.probe = setTimeout(() => {
+          st.probe = undefined;
+          if (st.acking !== null || this.#peers.get(nodeId) !== st) return;
+          st.acking = false;
+          this.#o.log.info(
+            "peer does not acknowledge messages (reference node?); delivered = written",
+            {
+              peer: nodeId,
+            },
+          );
+          this.#delivered(nodeId, st, [...st.inflight.keys()]);
+          this.flush(nodeId);
+        }, this.#o.ackProbeMs);
+      }
+    }
+  }
+
+  /** Stop timers (shutdown). */
+  close(): void {
+    for (const id of [...this.#peers.keys()]) this.linkDown(id);
+  }
+}
