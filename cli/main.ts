@@ -8,10 +8,11 @@ import { usageError } from "./args.ts";
 import type { Command } from "./command.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { runCommand } from "./commands/run.ts";
 import { Output } from "./output.ts";
 import { GLOBAL_HELP, splitSubcommand } from "./subcommand.ts";
 
-const COMMANDS: Command[] = [demoCommand, keysCommand];
+const COMMANDS: Command[] = [runCommand, demoCommand, keysCommand];
 
 function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

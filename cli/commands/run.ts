@@ -1,0 +1,334 @@
+/**
+ * `ironmesh run` — the daemon: loads (or on first run creates) the identity, opens the
+ * state files, listens for peers, dials static peers, and runs until SIGINT/SIGTERM,
+ * when it says GOODBYE to every peer, flushes its files and exits 0.
+ */
+import { ExitCode, IronMeshError } from "../../lib/errors.ts";
+import { Identity } from "../../lib/identity/identity.ts";
+import { encodeKeyFile, generateIdentity, openKeyFile } from "../../lib/identity/keyfile.ts";
+import {
+  keyFileExists,
+  keysPath,
+  readKeyFileAt,
+  saveKeyFileAt,
+} from "../../lib/identity/keystore.ts";
+import { isLogLevel, LOG_LEVELS, Logger } from "../../lib/log.ts";
+import { loadAllowList } from "../../lib/trust/allow_list.ts";
+import {
+  TRUST_POLICY_MODES,
+  type TrustPolicy,
+  type TrustPolicyMode,
+} from "../../lib/trust/policy.ts";
+import { DEFAULT_LIMITS, MeshNode, type NodeLimits } from "../../daemon/node.ts";
+import { intFlag, parseCommandArgs, usageError } from "../args.ts";
+import type { Command } from "../command.ts";
+import { type Context, makeContext } from "../context.ts";
+import { kdfProgress } from "../identity_loader.ts";
+import { color } from "../output.ts";
+import { checkPassphraseStrength, getPassphrase } from "../passphrase.ts";
+import { GLOBAL_HELP } from "../subcommand.ts";
+
+const HELP = `ironmesh run — run this node (the daemon)
+
+Listens for peers on --bind:--port, keeps encrypted sessions with them, delivers and
+queues messages, and writes the audit log. On first run (no keys.json) it creates the
+identity, encrypted with the mesh passphrase (or IRONMESH_KEYS_PASSPHRASE).
+SIGINT/SIGTERM: GOODBYE to every peer, flush, exit 0.
+
+Usage: ironmesh run [--name NAME] [--port N] [--bind ADDR] [--connect HOST:PORT]... [flags]
+
+Network:
+  --name NAME                 agent name announced to peers (default: the one in keys.json)
+  --port N                    WebSocket port (default 8765)
+  --bind ADDR                 listen address (default 0.0.0.0; 127.0.0.1 for local only)
+  --connect HOST:PORT         static peer, dialed now and re-dialed with backoff (repeatable)
+  --tls-cert FILE --tls-key FILE   serve wss:// with this certificate
+  --pinned-ca FILE            trust this CA / self-signed certificate for outbound wss://
+  --strict-tls                never fall back to plaintext (implies CA-validated wss://)
+  --allow-plaintext-ws        if wss:// fails, fall back to ws:// (logged loudly; frames stay
+                              encrypted, connection metadata does not)
+  --min-protocol-version V    refuse peers below V (default ironmesh/0.9)
+  --rekey-interval S          rotate session keys every S seconds (default 1800; 0 = never)
+  --no-mdns                   accepted for compatibility; LAN discovery is not built yet
+
+Trust:
+  --trust-mode MODE           tofu (default) | allow_list | allow_all (closed networks only)
+  --allow-list PATH           file of node ids / public keys, or a directory of key files
+  --require-message-promotion new peers start 'pending'; their messages wait for
+                              'ironmesh trust set-state <id> trusted'
+
+Secrets (never on the command line):
+  --passphrase-file FILE      mesh passphrase (else IRONMESH_PASSPHRASE_FILE,
+                              IRONMESH_PASSPHRASE, or a prompt on a terminal)
+  --keys-passphrase-file FILE key-file passphrase (else IRONMESH_KEYS_PASSPHRASE,
+                              else the mesh passphrase)
+
+Limits (defaults never throttle normal agent traffic):
+  --peer-rate R               inbound frames/s per peer (default ${DEFAULT_LIMITS.peerRate}, burst ${DEFAULT_LIMITS.peerBurst})
+  --peer-burst N
+  --max-msgs-per-sec R        global inbound cap over all peers (default off)
+
+Logs:
+  --log-format text|json      (default text); --log-level debug|info|warn|error
+
+Examples:
+  ironmesh run --name lab-1 --passphrase-file ~/.ironmesh-pass
+  ironmesh run --name lab-2 --port 8775 --connect 192.168.1.20:8765 --allow-plaintext-ws
+  ironmesh run --trust-mode allow_list --allow-list ~/.ironmesh/authorized_keys/
+
+${GLOBAL_HELP}`;
+
+const OPTIONS = {
+  name: { type: "string" },
+  port: { type: "string" },
+  bind: { type: "string" },
+  connect: { type: "string", multiple: true },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "pinned-ca": { type: "string" },
+  "strict-tls": { type: "boolean" },
+  "allow-plaintext-ws": { type: "boolean" },
+  "min-protocol-version": { type: "string" },
+  "rekey-interval": { type: "string" },
+  "no-mdns": { type: "boolean" },
+  "trust-mode": { type: "string" },
+  "allow-list": { type: "string" },
+  "require-message-promotion": { type: "boolean" },
+  "passphrase-file": { type: "string" },
+  "keys-passphrase-file": { type: "string" },
+  "peer-rate": { type: "string" },
+  "peer-burst": { type: "string" },
+  "max-msgs-per-sec": { type: "string" },
+  "log-format": { type: "string" },
+} as const;
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,63}$/;
+
+function readFileFlag(path: string, flag: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new IronMeshError(
+      "BAD_FILE",
+      `${flag} ${path}: ${
+        e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message
+      }`,
+      `check the path given to ${flag}`,
+      ExitCode.NOT_FOUND,
+    );
+  }
+}
+
+function numberFlag(v: string | undefined, flag: string, def: number, min: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    throw usageError(`--${flag} must be a number ≥ ${min}, got '${v}'`, "run");
+  }
+  return n;
+}
+
+function validAddress(a: string): string {
+  if (!/^(wss?:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/.test(a)) {
+    throw usageError(`--connect expects HOST:PORT (or ws[s]://HOST:PORT), got '${a}'`, "run");
+  }
+  return a;
+}
+
+async function keysPassphrase(file: string | undefined, mesh: string): Promise<string> {
+  if (file) return readFileFlag(file, "--keys-passphrase-file").replace(/^\n+|\n+$/g, "");
+  const env = Deno.env.get("IRONMESH_KEYS_PASSPHRASE");
+  if (env) return env;
+  return await Promise.resolve(mesh);
+}
+
+/** Open keys.json, or create it on first run. */
+async function identityFor(
+  ctx: Context,
+  name: string | undefined,
+  keysPass: string,
+): Promise<Identity> {
+  const path = keysPath(ctx.stateDir);
+  if (!(await keyFileExists(path))) {
+    if (!name) {
+      throw new IronMeshError(
+        "NAME_REQUIRED",
+        `no identity in ${ctx.stateDir} yet and no --name`,
+        "pass --name NAME on the first run (letters, digits, '.', '_', '-')",
+        ExitCode.USAGE,
+      );
+    }
+    checkPassphraseStrength(keysPass);
+    const id = generateIdentity(name);
+    await saveKeyFileAt(
+      ctx.stateDir,
+      encodeKeyFile(id, { passphrase: keysPass, ...kdfProgress(ctx.out) }),
+    );
+    ctx.out.line(`${color.green("✓")} created a new identity in ${path}`);
+    return id;
+  }
+  const kf = await readKeyFileAt(path);
+  const id = openKeyFile(kf, kf.summary.encrypted ? keysPass : null, path, kdfProgress(ctx.out));
+  if (name && name !== id.name) return new Identity(id.seed, name, id.hkdfSalt);
+  if (!id.name) {
+    throw new IronMeshError(
+      "NAME_REQUIRED",
+      `the identity in ${path} has no name`,
+      "pass --name NAME",
+      ExitCode.USAGE,
+    );
+  }
+  return id;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, OPTIONS, "run");
+  if (values.help) return console.log(HELP), 0;
+  if (positionals.length) throw usageError(`unexpected argument '${positionals[0]}'`, "run");
+  const ctx = makeContext(values, "run");
+  const port = intFlag(values.port, "port", 8765, 0, 65535, "run");
+  const bind = values.bind ?? "0.0.0.0";
+  if (values.name !== undefined && !NAME_RE.test(values.name)) {
+    throw usageError(
+      `--name must be 1–63 characters of letters, digits, '.', '_' or '-', got '${values.name}'`,
+      "run",
+    );
+  }
+  const format = values["log-format"] ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw usageError(`--log-format must be text or json, got '${format}'`, "run");
+  }
+  const level = values["log-level"] ?? "info";
+  if (!isLogLevel(level)) {
+    throw usageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`, "run");
+  }
+  const mode = (values["trust-mode"] ?? "tofu") as TrustPolicyMode;
+  if (!TRUST_POLICY_MODES.includes(mode)) {
+    throw usageError(
+      `--trust-mode must be one of ${TRUST_POLICY_MODES.join(", ")}, got '${mode}'`,
+      "run",
+    );
+  }
+  if (mode === "allow_list" && !values["allow-list"]) {
+    throw usageError("--trust-mode allow_list needs --allow-list PATH", "run");
+  }
+  if (!!values["tls-cert"] !== !!values["tls-key"]) {
+    throw usageError("--tls-cert and --tls-key go together", "run");
+  }
+  const minVersion = values["min-protocol-version"];
+  if (minVersion !== undefined && !/^ironmesh\/\d+\.\d+$/.test(minVersion)) {
+    throw usageError(
+      `--min-protocol-version must look like ironmesh/0.9, got '${minVersion}'`,
+      "run",
+    );
+  }
+  const rekey = intFlag(values["rekey-interval"], "rekey-interval", 1800, 0, 86_400 * 7, "run");
+  const connect = (values.connect ?? []).map(validAddress);
+  const limits: Partial<NodeLimits> = {
+    peerRate: numberFlag(values["peer-rate"], "peer-rate", DEFAULT_LIMITS.peerRate, 1),
+    peerBurst: numberFlag(values["peer-burst"], "peer-burst", DEFAULT_LIMITS.peerBurst, 1),
+    globalRate: numberFlag(values["max-msgs-per-sec"], "max-msgs-per-sec", 0, 0),
+  };
+  const tls = values["tls-cert"]
+    ? {
+      cert: readFileFlag(values["tls-cert"], "--tls-cert"),
+      key: readFileFlag(values["tls-key"]!, "--tls-key"),
+    }
+    : undefined;
+  const caCerts = values["pinned-ca"]
+    ? [readFileFlag(values["pinned-ca"], "--pinned-ca")]
+    : undefined;
+  const trust: TrustPolicy = {
+    mode,
+    requireMessagePromotion: values["require-message-promotion"] ?? false,
+    ...(values["allow-list"] ? { allowList: await loadAllowList(values["allow-list"]) } : {}),
+  };
+
+  const passphrase = (await getPassphrase({
+    file: values["passphrase-file"],
+    purpose: "mesh passphrase",
+    out: ctx.out,
+  }))!;
+  checkPassphraseStrength(passphrase);
+  const identity = await identityFor(
+    ctx,
+    values.name,
+    await keysPassphrase(values["keys-passphrase-file"], passphrase),
+  );
+  const log = new Logger(level, format);
+  if (values["allow-plaintext-ws"] && !values["strict-tls"]) {
+    log.warn(
+      "--allow-plaintext-ws: outbound connections may fall back to unencrypted WebSocket transport",
+    );
+  }
+  const node = await MeshNode.start({
+    stateDir: ctx.stateDir,
+    identity,
+    passphrase,
+    listen: { hostname: bind, port },
+    tls,
+    caCerts,
+    dial: {
+      allowPlaintextWs: values["allow-plaintext-ws"] ?? false,
+      strictTls: values["strict-tls"] ?? false,
+    },
+    connect,
+    trust,
+    minProtocolVersion: minVersion,
+    rekeyIntervalS: rekey,
+    limits,
+    log,
+  });
+  const listen = `${tls ? "wss" : "ws"}://${bind}:${node.listener!.port}`;
+  if (ctx.json) {
+    ctx.out.result({
+      ok: true,
+      node_id: node.nodeId,
+      name: node.name,
+      listen,
+      state_dir: ctx.stateDir,
+      pid: Deno.pid,
+    });
+  } else {
+    ctx.out.line(`${color.bold("ironmesh")} ${node.name} is running`);
+    ctx.out.table([
+      ["node id", node.nodeId],
+      ["listening", listen],
+      ["state dir", ctx.stateDir],
+      ["static peers", connect.length ? connect.join(", ") : "none"],
+      ["dashboard", "not built yet (see README)"],
+    ]);
+    ctx.out.line(color.dim("Stop with Ctrl-C (peers get a GOODBYE)."));
+  }
+  await waitForSignal();
+  log.info("shutting down");
+  const timer = setTimeout(() => {
+    log.error("shutdown took longer than 5 s; exiting anyway");
+    Deno.exit(ExitCode.FAILURE);
+  }, 5000);
+  await node.stop();
+  clearTimeout(timer);
+  return ExitCode.OK;
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const handlers: [Deno.Signal, () => void][] = [];
+    for (const sig of ["SIGINT", "SIGTERM"] as Deno.Signal[]) {
+      const h = () => {
+        for (const [s, f] of handlers) Deno.removeSignalListener(s, f);
+        resolve(sig);
+      };
+      handlers.push([sig, h]);
+      Deno.addSignalListener(sig, h);
+    }
+  });
+}
+
+/** The `run` command. */
+export const runCommand: Command = {
+  name: "run",
+  summary: "run this node (the daemon)",
+  help: HELP,
+  run,
+};
