@@ -58,6 +58,12 @@ export interface NodeLimits {
   authFailures: number;
 }
 
+/**
+ * Largest application payload: its base64 inside the inner JSON, sealed and signed, must
+ * fit the 1 MiB WebSocket message (PROTOCOL-0.9 §6.3), with room for the envelope fields.
+ */
+export const MAX_PAYLOAD_BYTES = 768_000;
+
 /** Default limits. */
 export const DEFAULT_LIMITS: NodeLimits = {
   peerRate: 1000,
@@ -498,6 +504,7 @@ export class MeshNode {
 
   #reconnectTick(): void {
     if (this.#closing) return;
+    this.outbox.retransmit();
     const now = this.clock.monotonicMs();
     for (const t of this.targets.values()) {
       if (t.dialing || now < t.nextAttemptMs) continue;
@@ -593,6 +600,16 @@ export class MeshNode {
     payload: Uint8Array,
     opts: { msgType?: string; priority?: Priority; msgId?: string } = {},
   ): Promise<Submitted> {
+    if (payload.length > MAX_PAYLOAD_BYTES) {
+      return Promise.reject(
+        new IronMeshError(
+          "MESSAGE_TOO_LARGE",
+          `message of ${payload.length} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`,
+          "split it into smaller messages (a frame is at most 1 MiB on the wire)",
+          ExitCode.BAD_INPUT,
+        ),
+      );
+    }
     if (to === this.nodeId) {
       return Promise.reject(
         new IronMeshError(

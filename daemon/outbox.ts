@@ -48,6 +48,8 @@ interface PeerState {
   /** null = unknown yet; true = acknowledges; false = reference node (never acknowledges). */
   acking: boolean | null;
   probe?: ReturnType<typeof setTimeout>;
+  /** Monotonic ms of the last ACK (or of the link coming up). */
+  lastProgressMs: number;
 }
 
 interface Waiting {
@@ -176,7 +178,13 @@ export class Outbox {
   /** A link to `link.nodeId` is up: (re)send everything undelivered, oldest first. */
   linkUp(link: PeerLink): void {
     this.linkDown(link.nodeId);
-    this.#peers.set(link.nodeId, { link, lastId: 0, inflight: new Map(), acking: null });
+    this.#peers.set(link.nodeId, {
+      link,
+      lastId: 0,
+      inflight: new Map(),
+      acking: null,
+      lastProgressMs: this.#o.clock.monotonicMs(),
+    });
     this.flush(link.nodeId);
   }
 
@@ -197,6 +205,7 @@ export class Outbox {
     const st = this.#peers.get(nodeId);
     if (!st) return;
     st.acking = true;
+    st.lastProgressMs = this.#o.clock.monotonicMs();
     if (st.probe !== undefined) {
       clearTimeout(st.probe);
       st.probe = undefined;
@@ -275,6 +284,27 @@ export class Outbox {
           this.flush(nodeId);
         }, this.#o.ackProbeMs);
       }
+    }
+  }
+
+  /**
+   * Re-send what a peer has left unacknowledged for `afterMs` (frames dropped by its rate
+   * limit, say): everything undelivered goes out again; its history drops the duplicates.
+   */
+  retransmit(afterMs = 10_000): void {
+    const now = this.#o.clock.monotonicMs();
+    for (const [nodeId, st] of this.#peers) {
+      if (st.acking !== true || st.inflight.size === 0 || now - st.lastProgressMs < afterMs) {
+        continue;
+      }
+      this.#o.log.info("re-sending unacknowledged messages", {
+        peer: nodeId,
+        count: st.inflight.size,
+      });
+      st.inflight.clear();
+      st.lastId = 0;
+      st.lastProgressMs = now;
+      this.flush(nodeId);
     }
   }
 

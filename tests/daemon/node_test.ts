@@ -7,7 +7,8 @@ import { MemoryNetwork } from "../../daemon/transport/memory.ts";
 import { clientHandshake, HandshakeError } from "../../daemon/handshake_driver.ts";
 import { generateIdentity } from "../../lib/identity/keyfile.ts";
 import { FakeClock } from "../../lib/clock.ts";
-import type { MeshNode } from "../../daemon/node.ts";
+import { MAX_PAYLOAD_BYTES, type MeshNode } from "../../daemon/node.ts";
+import type { IronMeshError } from "../../lib/errors.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -202,5 +203,85 @@ Deno.test("node: allow_list refuses an unlisted peer; a blocked peer's messages 
     );
   } finally {
     await stopAll(strict, gated, c);
+  }
+});
+
+Deno.test("node: an oversize message is refused at submit with a clear error and nothing is queued", async () => {
+  const net = new MemoryNetwork();
+  const a = await startNode("alice", { transport: net.transport() });
+  const b = await startNode("bob", { transport: net.transport() });
+  try {
+    await a.connect(addrOf(b));
+    const e = await assertRejects(() => a.send(b.nodeId, new Uint8Array(MAX_PAYLOAD_BYTES + 1)));
+    assertEquals((e as IronMeshError).code, "MESSAGE_TOO_LARGE");
+    assertEquals(a.store.queue.pendingCount(b.nodeId), 0);
+    // The largest allowed payload fits in one frame and arrives.
+    const got = nextEvent(b, (ev) => ev.type === "message-in");
+    await a.send(b.nodeId, new Uint8Array(MAX_PAYLOAD_BYTES).fill(7));
+    const ev = await got;
+    assert(ev.type === "message-in" && ev.payload.length === MAX_PAYLOAD_BYTES);
+  } finally {
+    await stopAll(a, b);
+  }
+});
+
+Deno.test("node: a peer flooding frames is throttled; another peer's messages still arrive", async () => {
+  const net = new MemoryNetwork();
+  const victim = await startNode("victim", {
+    transport: net.transport(),
+    limits: { peerRate: 50, peerBurst: 50 },
+  });
+  const flooder = await startNode("flooder", { transport: net.transport() });
+  const friend = await startNode("friend", { transport: net.transport() });
+  try {
+    const fl = await flooder.connect(addrOf(victim));
+    await friend.connect(addrOf(victim));
+    const received = new Map<string, number>();
+    victim.bus.subscribe((e) => {
+      if (e.type === "message-in") received.set(e.from, (received.get(e.from) ?? 0) + 1);
+    });
+    for (let i = 0; i < 500; i++) {
+      fl.send({ type: "MSG", payload: enc(`flood ${i}`), destination: victim.nodeId });
+    }
+    for (let i = 0; i < 10; i++) await friend.send(victim.nodeId, enc(`hello ${i}`));
+    await until(() => (received.get(friend.nodeId) ?? 0) === 10, 5000, "friend's messages");
+    await new Promise((r) => setTimeout(r, 100));
+    const flooded = received.get(flooder.nodeId) ?? 0;
+    assert(flooded <= 60, `at most the burst (+ refill) got through, got ${flooded}`);
+    assert(flooded >= 40, `the burst itself is delivered, got ${flooded}`);
+    const linkStats = victim.peers.get(flooder.nodeId)!.stats;
+    assert(linkStats.rejected >= 440, `dropped frames counted: ${linkStats.rejected}`);
+  } finally {
+    await stopAll(victim, flooder, friend);
+  }
+});
+
+Deno.test("node: messages dropped by the receiver's rate limit are re-sent until acknowledged", async () => {
+  const net = new MemoryNetwork();
+  const clock = new FakeClock();
+  const slow = await startNode("slow", {
+    transport: net.transport(),
+    limits: { peerRate: 20, peerBurst: 20 },
+    clock,
+  });
+  const eager = await startNode("eager", { transport: net.transport(), clock });
+  try {
+    await eager.connect(addrOf(slow));
+    await until(() => eager.outbox.acking(slow.nodeId) === true, 2000, "ack capability");
+    const sends = [];
+    for (let i = 0; i < 60; i++) sends.push(eager.send(slow.nodeId, enc(`m${i}`)));
+    await Promise.all(sends);
+    await new Promise((r) => setTimeout(r, 100));
+    assert(eager.store.queue.pendingCount(slow.nodeId) > 0, "some were dropped by the limit");
+    for (let round = 0; round < 10 && eager.store.queue.pendingCount(slow.nodeId) > 0; round++) {
+      clock.advance(11); // refills the bucket and expires the retransmit timer
+      eager.outbox.retransmit();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEquals(eager.store.queue.pendingCount(slow.nodeId), 0);
+    const got = slow.store.history.query({ limit: 100 }).filter((m) => m.direction === "inbound");
+    assertEquals(got.length, 60, "each message stored exactly once");
+  } finally {
+    await stopAll(slow, eager);
   }
 });
