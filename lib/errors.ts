@@ -16,6 +16,8 @@ export const ExitCode = {
   NETWORK: 11,
   UNSUPPORTED: 12,
   BAD_INPUT: 13,
+  /** No daemon listens on the state dir's control socket. */
+  DAEMON_NOT_RUNNING: 14,
 } as const;
 
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
