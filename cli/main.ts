@@ -9,10 +9,24 @@ import type { Command } from "./command.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { runCommand } from "./commands/run.ts";
+import { peersCommand, statusCommand } from "./commands/status.ts";
+import { inboxCommand, sendCommand } from "./commands/send.ts";
+import { trustCommand } from "./commands/trust.ts";
+import { auditCommand } from "./commands/audit.ts";
 import { Output } from "./output.ts";
 import { GLOBAL_HELP, splitSubcommand } from "./subcommand.ts";
 
-const COMMANDS: Command[] = [runCommand, demoCommand, keysCommand];
+const COMMANDS: Command[] = [
+  runCommand,
+  statusCommand,
+  peersCommand,
+  sendCommand,
+  inboxCommand,
+  demoCommand,
+  keysCommand,
+  trustCommand,
+  auditCommand,
+];
 
 function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -29,6 +43,10 @@ Examples:
   ironmesh demo                      10-second smoke test on 127.0.0.1
   ironmesh keys generate --name lab-1
   ironmesh keys info --json
+  ironmesh trust list                pinned peers, states, name conflicts
+  ironmesh trust set-state bob blocked
+  ironmesh audit verify --quiet      silent unless the audit log was tampered with
+  ironmesh audit tail --since 2h --follow
 
 ${GLOBAL_HELP}
   -V, --version       print the version`;

@@ -20,6 +20,8 @@ import {
   type TrustPolicyMode,
 } from "../../lib/trust/policy.ts";
 import { DEFAULT_LIMITS, MeshNode, type NodeLimits } from "../../daemon/node.ts";
+import { ControlServer } from "../../daemon/control.ts";
+import { registerNodeMethods } from "../../daemon/control_api.ts";
 import { intFlag, parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { type Context, makeContext } from "../context.ts";
@@ -279,6 +281,14 @@ async function run(argv: string[]): Promise<number> {
     limits,
     log,
   });
+  const control = new ControlServer(ctx.stateDir, { log });
+  registerNodeMethods(control, node);
+  try {
+    await control.start();
+  } catch (e) {
+    await node.stop();
+    throw e;
+  }
   const listen = `${tls ? "wss" : "ws"}://${bind}:${node.listener!.port}`;
   if (ctx.json) {
     ctx.out.result({
@@ -296,6 +306,7 @@ async function run(argv: string[]): Promise<number> {
       ["listening", listen],
       ["state dir", ctx.stateDir],
       ["static peers", connect.length ? connect.join(", ") : "none"],
+      ["control", control.path],
       ["dashboard", "not built yet (see README)"],
     ]);
     ctx.out.line(color.dim("Stop with Ctrl-C (peers get a GOODBYE)."));
@@ -306,6 +317,7 @@ async function run(argv: string[]): Promise<number> {
     log.error("shutdown took longer than 5 s; exiting anyway");
     Deno.exit(ExitCode.FAILURE);
   }, 5000);
+  await control.close();
   await node.stop();
   clearTimeout(timer);
   return ExitCode.OK;
