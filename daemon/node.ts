@@ -115,6 +115,12 @@ export interface NodeOptions {
 export interface Target {
   address: string;
   nodeId?: string;
+  /** Agent name when known (discovery). */
+  name?: string;
+  /** Dialed by the reconnect loop (false: only remembered, e.g. a peer that dials us). */
+  autoDial: boolean;
+  /** Where it came from. */
+  source: "static" | "mdns";
   failures: number;
   nextAttemptMs: number;
   lastError?: string;
@@ -492,13 +498,25 @@ export class MeshNode {
     }
   }
 
-  /** Remember `address` as a static peer and dial it now (and again on failure, with backoff). */
-  addTarget(address: string): Target {
+  /** Remember `address` as a peer to dial now (and again on failure, with backoff). */
+  addTarget(
+    address: string,
+    opts: { name?: string; autoDial?: boolean; source?: "static" | "mdns" } = {},
+  ): Target {
     let t = this.targets.get(address);
     if (!t) {
-      t = { address, failures: 0, nextAttemptMs: 0, dialing: false };
+      t = {
+        address,
+        failures: 0,
+        nextAttemptMs: 0,
+        dialing: false,
+        autoDial: opts.autoDial ?? true,
+        source: opts.source ?? "static",
+      };
       this.targets.set(address, t);
-    }
+      if (t.autoDial) queueMicrotask(() => this.#reconnectTick());
+    } else if (opts.autoDial) t.autoDial = true;
+    if (opts.name) t.name = opts.name;
     return t;
   }
 
@@ -507,7 +525,7 @@ export class MeshNode {
     this.outbox.retransmit();
     const now = this.clock.monotonicMs();
     for (const t of this.targets.values()) {
-      if (t.dialing || now < t.nextAttemptMs) continue;
+      if (!t.autoDial || t.dialing || now < t.nextAttemptMs) continue;
       if (t.nodeId && this.peers.get(t.nodeId)) continue;
       this.#dialTarget(t).catch(() => {});
     }
@@ -680,7 +698,7 @@ export class MeshNode {
       if (t.nodeId && out.has(t.nodeId)) continue;
       out.set(`target:${t.address}`, {
         nodeId: t.nodeId ?? "",
-        name: "",
+        name: t.name ?? "",
         address: t.address,
         transport: "",
         role: "client",
@@ -704,8 +722,15 @@ export class MeshNode {
   async stop(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    for (const e of this.peers.entries()) e.link.goodbye();
     for (const c of this.#handshakes) c.close(1001, "shutting down");
+    const links = this.peers.entries().map((e) => e.link);
+    for (const l of links) l.sendGoodbye();
+    // Let the GOODBYE frames reach the wire before the sockets close (at most 500 ms).
+    const t0 = Date.now();
+    while (links.some((l) => l.open && l.conn.bufferedAmount() > 0) && Date.now() - t0 < 500) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const l of links) l.close("goodbye");
     await this.#teardown();
   }
 

@@ -119,11 +119,16 @@ export class PeerLink {
 
   /** Say GOODBYE (best effort) and close. */
   goodbye(): void {
+    this.sendGoodbye();
+    this.close("goodbye");
+  }
+
+  /** Send GOODBYE without closing (the caller closes once it is flushed). */
+  sendGoodbye(): void {
     if (this.#closed) return;
     try {
       this.send(goodbyeMessage(this.session.localNodeId));
     } catch { /* closing anyway */ }
-    this.close("goodbye");
   }
 
   /** Close the link. */

@@ -1,11 +1,6 @@
 /** `ironmesh keys generate | info | fingerprint` — the node identity (keys.json). */
 import { ExitCode, IronMeshError } from "../../lib/errors.ts";
-import {
-  encodeKeyFile,
-  generateIdentity,
-  type KdfOptions,
-  openKeyFile,
-} from "../../lib/identity/keyfile.ts";
+import { encodeKeyFile, generateIdentity } from "../../lib/identity/keyfile.ts";
 import {
   keyFileExists,
   keysPath,
@@ -21,7 +16,8 @@ import type { Command } from "../command.ts";
 import { makeContext } from "../context.ts";
 import { checkPassphraseStrength, getPassphrase } from "../passphrase.ts";
 import { GLOBAL_HELP, splitSubcommand } from "../subcommand.ts";
-import { color, type Output } from "../output.ts";
+import { color } from "../output.ts";
+import { kdfProgress, loadIdentity } from "../identity_loader.ts";
 import { fsError } from "../../lib/identity/keystore.ts";
 
 const HELP = `ironmesh keys — create and inspect this node's identity (keys.json)
@@ -87,31 +83,6 @@ Examples:
 ${GLOBAL_HELP}`,
 };
 
-/** A progress line on a TTY while Argon2id runs (it blocks for about a second). */
-function progress(out: Output): KdfOptions {
-  if (out.json || !Deno.stderr.isTerminal()) return {};
-  let t0 = 0;
-  const enc = new TextEncoder();
-  return {
-    onDerive(phase) {
-      if (phase === "start") {
-        t0 = performance.now();
-        Deno.stderr.writeSync(
-          enc.encode(`${color.cyan("…")} deriving key with Argon2id (about a second)`),
-        );
-      } else {
-        Deno.stderr.writeSync(
-          enc.encode(
-            `\r\x1b[K${color.green("✓")} key derived in ${
-              ((performance.now() - t0) / 1000).toFixed(1)
-            } s\n`,
-          ),
-        );
-      }
-    },
-  };
-}
-
 async function fileMode(path: string): Promise<number | null> {
   try {
     return ((await Deno.stat(path)).mode ?? 0) & 0o777;
@@ -160,7 +131,7 @@ async function generate(argv: string[]): Promise<number> {
   try {
     await refuseExisting();
     const id = generateIdentity(values.name ?? "");
-    const text = encodeKeyFile(id, { passphrase, ...progress(ctx.out) });
+    const text = encodeKeyFile(id, { passphrase, ...kdfProgress(ctx.out) });
     if (await keyFileExists(path)) await Deno.copyFile(path, `${path}.bak`);
     await saveKeyFileAt(ctx.stateDir, text);
     const info = {
@@ -200,16 +171,9 @@ async function info(argv: string[]): Promise<number> {
   if (values.help) return console.log(SUB_HELP.info), 0;
   if (positionals.length) throw usageError(`unexpected argument '${positionals[0]}'`, "keys info");
   const ctx = makeContext(values, "keys info");
-  const path = keysPath(ctx.stateDir);
-  const kf = await readKeyFileAt(path);
-  const passphrase = kf.summary.encrypted
-    ? await getPassphrase({
-      file: values["passphrase-file"],
-      purpose: "key-file passphrase",
-      out: ctx.out,
-    })
-    : null;
-  const id = openKeyFile(kf, passphrase, path, progress(ctx.out));
+  const { id, keyFile: kf, path } = await loadIdentity(ctx, {
+    passphraseFile: values["passphrase-file"],
+  });
   const mode = await fileMode(path);
   const tooOpen = mode !== null && (mode & 0o077) !== 0;
   const result = {

@@ -22,6 +22,8 @@ import {
 import { DEFAULT_LIMITS, MeshNode, type NodeLimits } from "../../daemon/node.ts";
 import { ControlServer } from "../../daemon/control.ts";
 import { registerNodeMethods } from "../../daemon/control_api.ts";
+import { startDiscovery } from "../../daemon/discovery/auto_dial.ts";
+import type { MdnsDiscovery } from "../../daemon/discovery/mdns.ts";
 import { intFlag, parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { type Context, makeContext } from "../context.ts";
@@ -51,7 +53,12 @@ Network:
                               encrypted, connection metadata does not)
   --min-protocol-version V    refuse peers below V (default ironmesh/0.9)
   --rekey-interval S          rotate session keys every S seconds (default 1800; 0 = never)
-  --no-mdns                   accepted for compatibility; LAN discovery is not built yet
+
+Discovery (mDNS, _ironmesh._tcp.local; Python IronMesh nodes see us and we see them):
+  --no-mdns                   do not announce or browse (static --connect peers only)
+  --allowed-peers a,b         auto-dial only these discovered names (default: none — default-deny)
+  --open-discovery            auto-dial every discovered node (trusted networks only)
+  --mdns-interface ADDR       announce and listen on the interface with this IPv4 address
 
 Trust:
   --trust-mode MODE           tofu (default) | allow_list | allow_all (closed networks only)
@@ -93,6 +100,9 @@ const OPTIONS = {
   "min-protocol-version": { type: "string" },
   "rekey-interval": { type: "string" },
   "no-mdns": { type: "boolean" },
+  "allowed-peers": { type: "string" },
+  "open-discovery": { type: "boolean" },
+  "mdns-interface": { type: "string" },
   "trust-mode": { type: "string" },
   "allow-list": { type: "string" },
   "require-message-promotion": { type: "boolean" },
@@ -224,6 +234,18 @@ async function run(argv: string[]): Promise<number> {
       "run",
     );
   }
+  const allowedPeers = new Set(
+    (values["allowed-peers"] ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+  );
+  if (
+    values["mdns-interface"] !== undefined &&
+    !/^\d{1,3}(\.\d{1,3}){3}$/.test(values["mdns-interface"])
+  ) {
+    throw usageError(
+      `--mdns-interface expects an IPv4 address, got '${values["mdns-interface"]}'`,
+      "run",
+    );
+  }
   const rekey = intFlag(values["rekey-interval"], "rekey-interval", 1800, 0, 86_400 * 7, "run");
   const connect = (values.connect ?? []).map(validAddress);
   const limits: Partial<NodeLimits> = {
@@ -289,6 +311,21 @@ async function run(argv: string[]): Promise<number> {
     await node.stop();
     throw e;
   }
+  let discovery: MdnsDiscovery | null = null;
+  if (!values["no-mdns"]) {
+    try {
+      discovery = await startDiscovery(node, {
+        allowedPeers,
+        openDiscovery: values["open-discovery"] ?? false,
+        bind,
+        interfaceAddress: values["mdns-interface"],
+      });
+    } catch (e) {
+      log.warn("LAN discovery (mDNS) is off: static --connect peers still work", {
+        error: e instanceof IronMeshError ? e.oneLine() : String(e),
+      });
+    }
+  }
   const listen = `${tls ? "wss" : "ws"}://${bind}:${node.listener!.port}`;
   if (ctx.json) {
     ctx.out.result({
@@ -307,6 +344,18 @@ async function run(argv: string[]): Promise<number> {
       ["state dir", ctx.stateDir],
       ["static peers", connect.length ? connect.join(", ") : "none"],
       ["control", control.path],
+      [
+        "discovery",
+        discovery
+          ? `mDNS on; auto-dial: ${
+            values["open-discovery"]
+              ? "everyone (--open-discovery)"
+              : allowedPeers.size
+              ? [...allowedPeers].join(", ")
+              : "nobody (default-deny; see --allowed-peers)"
+          }`
+          : "off",
+      ],
       ["dashboard", "not built yet (see README)"],
     ]);
     ctx.out.line(color.dim("Stop with Ctrl-C (peers get a GOODBYE)."));
@@ -317,6 +366,7 @@ async function run(argv: string[]): Promise<number> {
     log.error("shutdown took longer than 5 s; exiting anyway");
     Deno.exit(ExitCode.FAILURE);
   }, 5000);
+  await discovery?.stop().catch(() => {});
   await control.close();
   await node.stop();
   clearTimeout(timer);

@@ -729,6 +729,6 @@ function noPending(nodeId: string): IronMeshError {
   return err(
     "TRUST_NO_PENDING_CAPS",
     `peer ${nodeId} has no pending capability change`,
-    "run `ironmesh trust list-cap-pending` to see peers awaiting review",
+    "run `ironmesh trust cap-status` to see peers awaiting review",
   );
 }
