@@ -612,6 +612,35 @@ export class MeshNode {
     }
   }
 
+  /** Deliver the messages `nodeId` sent while pending (after a promotion), in arrival order. */
+  releaseHeld(nodeId: string): number {
+    let drained;
+    try {
+      drained = this.store.promote(nodeId, this.nodeId);
+    } catch (e) {
+      this.log.error("cannot release held messages", { peer: nodeId, error: String(e) });
+      return 0;
+    }
+    const name = this.peers.get(nodeId)?.peer.name ?? this.trust.namesOf(nodeId)[0] ?? "";
+    let n = 0;
+    for (const m of drained) {
+      if (m.recorded !== "inserted") continue;
+      n++;
+      this.bus.publish({
+        type: "message-in",
+        msgId: m.msgId,
+        from: nodeId,
+        fromName: name,
+        msgType: m.msgType,
+        payload: m.payload,
+        timestamp: m.queuedAt,
+        disposition: "delivered",
+      });
+    }
+    if (n) this.log.info("released held messages", { peer: nodeId, count: n });
+    return n;
+  }
+
   /** Send an application message to a node id; queued when the peer is offline. */
   send(
     to: string,

@@ -35,7 +35,7 @@ import {
 } from "../format.ts";
 import { type LoadedIdentity, loadIdentity } from "../identity_loader.ts";
 import { color } from "../output.ts";
-import { auditLogPath, checkLogFile, openTrustStore } from "../state_files.ts";
+import { auditLogPath, checkLogFile, openTrustStore } from "../../lib/state_files.ts";
 import { GLOBAL_HELP, splitSubcommand } from "../subcommand.ts";
 
 const PASS_HELP = `  --passphrase-file FILE  key-file passphrase (else IRONMESH_KEYS_PASSPHRASE,

@@ -22,6 +22,7 @@ import {
 import { DEFAULT_LIMITS, MeshNode, type NodeLimits } from "../../daemon/node.ts";
 import { ControlServer } from "../../daemon/control.ts";
 import { registerNodeMethods } from "../../daemon/control_api.ts";
+import { registerTrustMethods } from "../../daemon/trust_control.ts";
 import { startDiscovery } from "../../daemon/discovery/auto_dial.ts";
 import type { MdnsDiscovery } from "../../daemon/discovery/mdns.ts";
 import { intFlag, parseCommandArgs, usageError } from "../args.ts";
@@ -305,6 +306,7 @@ async function run(argv: string[]): Promise<number> {
   });
   const control = new ControlServer(ctx.stateDir, { log });
   registerNodeMethods(control, node);
+  registerTrustMethods(control, node);
   try {
     await control.start();
   } catch (e) {

@@ -20,17 +20,15 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { type Context, makeContext } from "../context.ts";
 import { columns, fmtTime, isoTime, positionalArgs, safeText } from "../format.ts";
-import { loadIdentity } from "../identity_loader.ts";
+import { withTrustBackend } from "../trust_backend.ts";
 import { color } from "../output.ts";
 import { GLOBAL_HELP, splitSubcommand } from "../subcommand.ts";
 import {
-  assertNoDaemon,
-  openTrustBackend,
   type TrustBackend,
   type TrustConflictInfo,
   type TrustOpResult,
   type TrustSnapshot,
-} from "../trust_backend.ts";
+} from "../../lib/trust/backend.ts";
 
 const PASS_HELP = `  --passphrase-file FILE  key-file passphrase (else IRONMESH_PASSPHRASE_FILE,
                           IRONMESH_PASSPHRASE, or a prompt on a terminal; never argv)`;
@@ -294,26 +292,8 @@ async function intactSnapshot(b: TrustBackend): Promise<TrustSnapshot> {
   return snap;
 }
 
-/** Open identity and backend for one subcommand; refuses a change while a daemon runs. */
-async function withBackend<T>(
-  ctx: Context,
-  passphraseFile: string | undefined,
-  mutating: boolean,
-  fn: (b: TrustBackend) => Promise<T>,
-): Promise<T> {
-  if (mutating) assertNoDaemon(ctx.stateDir);
-  const { id } = await loadIdentity(ctx, { passphraseFile });
-  try {
-    const b = await openTrustBackend(ctx.stateDir, id);
-    try {
-      return await fn(b);
-    } finally {
-      b.close();
-    }
-  } finally {
-    id.wipe();
-  }
-}
+/** Backend for one subcommand: the running daemon's (live), else the files. */
+const withBackend = withTrustBackend;
 
 function peerJson(p: PeerRecord, showCaps: boolean, snap: TrustSnapshot) {
   const adv = snap.advisory.find((a) => a.nodeId === p.nodeId);

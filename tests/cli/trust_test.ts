@@ -501,7 +501,7 @@ Deno.test("bad input: one clear line, a distinct exit code, no file changed (--j
   assertEquals(await auditEntries(tampered), []);
 });
 
-Deno.test("a daemon holding the state directory: changes refused naming its pid, reads still work", async () => {
+Deno.test("a stuck daemon (lock held, control socket silent): changes refused naming its pid, reads still work", async () => {
   await using tmp = await tempDir();
   const state = await makeState(tmp.path, "s", { trust: "known_peers.json" });
   const lock = lockStateDir(state, "ironmesh run");
@@ -511,7 +511,7 @@ Deno.test("a daemon holding the state directory: changes refused naming its pid,
     assertEquals(r.code, 5, r.stderr);
     assertEquals(r.stderr.trim().split("\n").length, 1);
     assertStringIncludes(r.stderr, `pid ${Deno.pid}`);
-    assertStringIncludes(r.stderr, "stop the daemon");
+    assertStringIncludes(r.stderr, "control socket does not answer");
     assertEquals(await snapshot(state), before);
     const list = await cliJson(state, ["trust", "list"]);
     assertEquals(list.r.code, 0, list.r.stderr);

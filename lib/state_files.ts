@@ -3,13 +3,13 @@
  * open them with the node identity, and who holds the state-directory lock.
  */
 import { join } from "node:path";
-import { AuditLog } from "../lib/audit/log.ts";
-import { auditKey } from "../lib/crypto/kdf.ts";
-import { ExitCode, IronMeshError } from "../lib/errors.ts";
-import { STATE_LOCK_NAME } from "../lib/fs/lock.ts";
-import type { Identity } from "../lib/identity/identity.ts";
-import { fsError } from "../lib/identity/keystore.ts";
-import { TrustStore } from "../lib/trust/store.ts";
+import { AuditLog } from "./audit/log.ts";
+import { auditKey } from "./crypto/kdf.ts";
+import { ExitCode, IronMeshError } from "./errors.ts";
+import { STATE_LOCK_NAME } from "./fs/lock.ts";
+import type { Identity } from "./identity/identity.ts";
+import { fsError } from "./identity/keystore.ts";
+import { TrustStore } from "./trust/store.ts";
 
 /** known_peers.json in a state directory. */
 export function trustStorePath(stateDir: string): string {
