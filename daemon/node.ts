@@ -612,6 +612,18 @@ export class MeshNode {
     }
   }
 
+  /**
+   * A peer's capability set was observed (§9.2): the first set is its baseline; a changed
+   * set demotes it to `pending-cap-change` (its messages are held) until an operator decides.
+   */
+  async observeCapabilities(nodeId: string, caps: string[]): Promise<void> {
+    const r = await this.trust.bindCapabilities(nodeId, caps);
+    for (const e of r.events) {
+      await this.recordAudit(e.event, e.details);
+      this.bus.publish({ type: "trust-change", nodeId, event: e.event, details: e.details });
+    }
+  }
+
   /** Deliver the messages `nodeId` sent while pending (after a promotion), in arrival order. */
   releaseHeld(nodeId: string): number {
     let drained;

@@ -80,10 +80,11 @@ export function registerTrustMethods(server: ControlServer, node: MeshNode): Sto
   server.handle("trust.forget", async (p) => afterChange(node, await b.forget(id(p))));
   server.handle("trust.capPromote", async (p) => afterChange(node, await b.capPromote(id(p))));
   server.handle("trust.capPromoteAll", async () => afterChange(node, await b.capPromoteAll()));
-  server.handle(
-    "trust.capReject",
-    async (p) =>
-      afterChange(node, await b.capReject(id(p), { block: optionalBool(p, "block") ?? false })),
-  );
+  server.handle("trust.capReject", async (p) => {
+    const r = await b.capReject(id(p), { block: optionalBool(p, "block") ?? false });
+    // Rejecting the new capability set drops what the peer sent under it.
+    for (const n of r.nodeIds) node.store.pendingTrust.discard(n);
+    return afterChange(node, r);
+  });
   return b;
 }

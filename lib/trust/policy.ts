@@ -114,6 +114,9 @@ export type HandshakeDecision = AcceptDecision | RefuseDecision;
 export function appFrameRule(state: TrustState, requireMessagePromotion = false): AppFrameRule {
   if (state === "blocked") return "drop";
   if (state === "trusted") return "deliver";
+  // Ours: a changed capability set holds the peer's messages until an operator decides,
+  // whether or not the pending-trust gate is on (the reference only holds them with it).
+  if (state === "pending-cap-change") return "queue";
   return requireMessagePromotion ? "queue" : "deliver";
 }
 

@@ -203,6 +203,7 @@ Deno.test("blocked peers: admitted but application frames always dropped (ours)"
   assertEquals(appFrameRule("blocked", false), "drop");
   assertEquals(appFrameRule("pending", false), "deliver");
   assertEquals(appFrameRule("pending-cap-change", true), "queue");
+  assertEquals(appFrameRule("pending-cap-change", false), "queue");
   assertEquals(appFrameRule("trusted", true), "deliver");
 });
 
