@@ -56,6 +56,8 @@ export interface NodeLimits {
   ipBurst: number;
   /** Auth failures within 300 s that ban an address for 300 s (default 3). */
   authFailures: number;
+  /** Outbound bytes per second per peer (default 64 MiB/s; 0 = unlimited). */
+  peerBandwidth: number;
 }
 
 /**
@@ -74,6 +76,7 @@ export const DEFAULT_LIMITS: NodeLimits = {
   ipRate: 0.5,
   ipBurst: 10,
   authFailures: 3,
+  peerBandwidth: 64 * 1024 * 1024,
 };
 
 /** How to start a node. */
@@ -275,6 +278,7 @@ export class MeshNode {
       clock: this.clock,
     });
     this.outbox = new Outbox({
+      bandwidthBytesPerSec: this.#limits.peerBandwidth,
       store: this.store,
       selfId: this.nodeId,
       bus: this.bus,

@@ -8,6 +8,7 @@
  * receiver's history deduplicates re-sent messages, so delivery is exactly once.
  */
 import type { Clock } from "../lib/clock.ts";
+import { TokenBucket } from "../lib/wire/token_bucket.ts";
 import type { Logger } from "../lib/log.ts";
 import type { MessageStore } from "../lib/store/db.ts";
 import type { EnqueueResult } from "../lib/store/queue.ts";
@@ -50,6 +51,10 @@ interface PeerState {
   probe?: ReturnType<typeof setTimeout>;
   /** Monotonic ms of the last ACK (or of the link coming up). */
   lastProgressMs: number;
+  /** Outbound bandwidth bucket (bytes), when limited. */
+  bucket: TokenBucket | null;
+  /** A flush scheduled for when the bucket refills. */
+  wait?: ReturnType<typeof setTimeout>;
 }
 
 interface Waiting {
@@ -69,6 +74,9 @@ export interface OutboxOptions {
   window?: number;
   /** How long to wait for a first ACK before treating the peer as a reference node (default 3000 ms). */
   ackProbeMs?: number;
+  /** Outbound bytes per second per peer (0 = unlimited; default 64 MiB/s, burst 16 MiB). */
+  bandwidthBytesPerSec?: number;
+  bandwidthBurstBytes?: number;
 }
 
 /** The outbound side of message delivery. */
@@ -79,7 +87,13 @@ export class Outbox {
   #scheduled = false;
 
   constructor(opts: OutboxOptions) {
-    this.#o = { window: 512, ackProbeMs: 3000, ...opts };
+    this.#o = {
+      window: 512,
+      ackProbeMs: 3000,
+      bandwidthBytesPerSec: 64 * 1024 * 1024,
+      bandwidthBurstBytes: 16 * 1024 * 1024,
+      ...opts,
+    };
   }
 
   /** Accept a message: resolves once it is committed to disk (and written, if the peer is up). */
@@ -184,6 +198,14 @@ export class Outbox {
       inflight: new Map(),
       acking: null,
       lastProgressMs: this.#o.clock.monotonicMs(),
+      bucket: this.#o.bandwidthBytesPerSec > 0
+        ? new TokenBucket(
+          this.#o.bandwidthBytesPerSec,
+          // A burst of at most one second's worth, but never below one 1 MiB frame.
+          Math.max(Math.min(this.#o.bandwidthBurstBytes, this.#o.bandwidthBytesPerSec), 1_048_576),
+          this.#o.clock,
+        )
+        : null,
     });
     this.flush(link.nodeId);
   }
@@ -192,6 +214,7 @@ export class Outbox {
   linkDown(nodeId: string): void {
     const st = this.#peers.get(nodeId);
     if (st?.probe !== undefined) clearTimeout(st.probe);
+    if (st?.wait !== undefined) clearTimeout(st.wait);
     this.#peers.delete(nodeId);
   }
 
@@ -248,6 +271,20 @@ export class Outbox {
           st.lastId = m.id;
           continue;
         }
+        if (st.bucket) {
+          const cost = Math.min(m.payload.length + 256, st.bucket.burst);
+          if (!st.bucket.tryConsume(cost)) {
+            // Over the peer's outbound bandwidth: the message stays queued; try again on refill.
+            if (st.wait === undefined) {
+              st.wait = setTimeout(() => {
+                st.wait = undefined;
+                this.flush(nodeId);
+              }, Math.max(1, Math.ceil(st.bucket.waitMs(cost))));
+            }
+            this.#afterWrites(nodeId, st);
+            return;
+          }
+        }
         try {
           st.link.send({
             type: m.msgType,
@@ -268,22 +305,27 @@ export class Outbox {
         st.lastId = m.id;
         st.inflight.set(m.msgId, m.id);
       }
-      if (st.acking === false) this.#delivered(nodeId, st, [...st.inflight.keys()]);
-      else if (st.acking === null && st.probe === undefined) {
-        st.probe = setTimeout(() => {
-          st.probe = undefined;
-          if (st.acking !== null || this.#peers.get(nodeId) !== st) return;
-          st.acking = false;
-          this.#o.log.info(
-            "peer does not acknowledge messages (reference node?); delivered = written",
-            {
-              peer: nodeId,
-            },
-          );
-          this.#delivered(nodeId, st, [...st.inflight.keys()]);
-          this.flush(nodeId);
-        }, this.#o.ackProbeMs);
-      }
+      this.#afterWrites(nodeId, st);
+    }
+  }
+
+  /** After writing: settle deliveries for reference peers, or start the ACK probe. */
+  #afterWrites(nodeId: string, st: PeerState): void {
+    if (st.acking === false) this.#delivered(nodeId, st, [...st.inflight.keys()]);
+    else if (st.acking === null && st.probe === undefined && st.inflight.size > 0) {
+      st.probe = setTimeout(() => {
+        st.probe = undefined;
+        if (st.acking !== null || this.#peers.get(nodeId) !== st) return;
+        st.acking = false;
+        this.#o.log.info(
+          "peer does not acknowledge messages (reference node?); delivered = written",
+          {
+            peer: nodeId,
+          },
+        );
+        this.#delivered(nodeId, st, [...st.inflight.keys()]);
+        this.flush(nodeId);
+      }, this.#o.ackProbeMs);
     }
   }
 

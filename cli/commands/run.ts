@@ -77,6 +77,7 @@ Limits (defaults never throttle normal agent traffic):
   --peer-rate R               inbound frames/s per peer (default ${DEFAULT_LIMITS.peerRate}, burst ${DEFAULT_LIMITS.peerBurst})
   --peer-burst N
   --max-msgs-per-sec R        global inbound cap over all peers (default off)
+  --peer-bandwidth B          outbound bytes/s per peer (default 67108864 = 64 MiB/s; 0 = unlimited)
 
 Logs:
   --log-format text|json      (default text); --log-level debug|info|warn|error
@@ -112,6 +113,7 @@ const OPTIONS = {
   "peer-rate": { type: "string" },
   "peer-burst": { type: "string" },
   "max-msgs-per-sec": { type: "string" },
+  "peer-bandwidth": { type: "string" },
   "log-format": { type: "string" },
 } as const;
 
@@ -253,6 +255,12 @@ async function run(argv: string[]): Promise<number> {
     peerRate: numberFlag(values["peer-rate"], "peer-rate", DEFAULT_LIMITS.peerRate, 1),
     peerBurst: numberFlag(values["peer-burst"], "peer-burst", DEFAULT_LIMITS.peerBurst, 1),
     globalRate: numberFlag(values["max-msgs-per-sec"], "max-msgs-per-sec", 0, 0),
+    peerBandwidth: numberFlag(
+      values["peer-bandwidth"],
+      "peer-bandwidth",
+      DEFAULT_LIMITS.peerBandwidth,
+      0,
+    ),
   };
   const tls = values["tls-cert"]
     ? {

@@ -285,3 +285,32 @@ Deno.test("node: messages dropped by the receiver's rate limit are re-sent until
     await stopAll(slow, eager);
   }
 });
+
+Deno.test("node: outbound bandwidth per peer is capped; held messages go out as the bucket refills", async () => {
+  const net = new MemoryNetwork();
+  const clock = new FakeClock();
+  const a = await startNode("alice", {
+    transport: net.transport(),
+    clock,
+    limits: { peerBandwidth: 1_048_576 },
+  });
+  const b = await startNode("bob", { transport: net.transport(), clock });
+  try {
+    await a.connect(addrOf(b));
+    let got = 0;
+    b.bus.subscribe((e) => {
+      if (e.type === "message-in") got++;
+    });
+    for (let i = 0; i < 3; i++) await a.send(b.nodeId, new Uint8Array(700_000));
+    await new Promise((r) => setTimeout(r, 300));
+    assertEquals(got, 1, "the second 700 KB does not fit the 1 MiB burst while time stands still");
+    clock.advance(1);
+    await until(() => got === 2, 5000, "the second after one second's refill");
+    await new Promise((r) => setTimeout(r, 300));
+    assertEquals(got, 2, "the third waits for the next refill");
+    clock.advance(1);
+    await until(() => got === 3, 5000, "the third after the next refill");
+  } finally {
+    await stopAll(a, b);
+  }
+});
