@@ -13,6 +13,8 @@ import { peersCommand, statusCommand } from "./commands/status.ts";
 import { inboxCommand, sendCommand } from "./commands/send.ts";
 import { trustCommand } from "./commands/trust.ts";
 import { auditCommand } from "./commands/audit.ts";
+import { backupCommand, restoreCommand } from "./commands/backup.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { Output } from "./output.ts";
 import { GLOBAL_HELP, splitSubcommand } from "./subcommand.ts";
 
@@ -26,6 +28,9 @@ const COMMANDS: Command[] = [
   keysCommand,
   trustCommand,
   auditCommand,
+  doctorCommand,
+  backupCommand,
+  restoreCommand,
 ];
 
 function mainHelp(): string {
@@ -47,6 +52,8 @@ Examples:
   ironmesh trust set-state bob blocked
   ironmesh audit verify --quiet      silent unless the audit log was tampered with
   ironmesh audit tail --since 2h --follow
+  ironmesh doctor                    checklist of what this node needs, a fix for every ✗
+  ironmesh backup --out node.imb     encrypted backup (restore: ironmesh restore --in node.imb)
 
 ${GLOBAL_HELP}
   -V, --version       print the version`;

@@ -5,6 +5,8 @@ export const ENV_NAMES = [
   "IRONMESH_PASSPHRASE",
   "IRONMESH_PASSPHRASE_FILE",
   "IRONMESH_KEYS_PASSPHRASE",
+  "IRONMESH_BACKUP_PASSPHRASE",
+  "IRONMESH_BACKUP_PASSPHRASE_FILE",
   "NO_COLOR",
 ];
 
@@ -14,5 +16,5 @@ export const RUN_FLAGS = [
   "--allow-write",
   `--allow-env=${ENV_NAMES.join(",")}`,
   "--allow-net",
-  "--allow-sys=hostname,networkInterfaces,homedir",
+  "--allow-sys=hostname,networkInterfaces,homedir,uid",
 ];
