@@ -11,11 +11,13 @@ import { demoCommand } from "./commands/demo.ts";
 import { runCommand } from "./commands/run.ts";
 import { peersCommand, statusCommand } from "./commands/status.ts";
 import { inboxCommand, sendCommand } from "./commands/send.ts";
+import { capsCommand } from "./commands/caps.ts";
 import { trustCommand } from "./commands/trust.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { backupCommand, restoreCommand } from "./commands/backup.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { Output } from "./output.ts";
+import { inWorker, serveArgon2 } from "../lib/crypto/argon2_isolated.ts";
 import { GLOBAL_HELP, splitSubcommand } from "./subcommand.ts";
 
 const COMMANDS: Command[] = [
@@ -24,6 +26,7 @@ const COMMANDS: Command[] = [
   peersCommand,
   sendCommand,
   inboxCommand,
+  capsCommand,
   demoCommand,
   keysCommand,
   trustCommand,
@@ -95,6 +98,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+if (inWorker()) {
+  serveArgon2(); // started by withIsolatedArgon2 (see lib/crypto/argon2_isolated.ts)
+} else if (import.meta.main) {
   Deno.exit(await main(Deno.args));
 }

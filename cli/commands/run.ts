@@ -20,15 +20,22 @@ import {
   type TrustPolicyMode,
 } from "../../lib/trust/policy.ts";
 import { DEFAULT_LIMITS, MeshNode, type NodeLimits } from "../../daemon/node.ts";
+import type { MeshOptions } from "../../daemon/mesh.ts";
 import { ControlServer } from "../../daemon/control.ts";
 import { registerNodeMethods } from "../../daemon/control_api.ts";
 import { registerTrustMethods } from "../../daemon/trust_control.ts";
 import { startDiscovery } from "../../daemon/discovery/auto_dial.ts";
 import type { MdnsDiscovery } from "../../daemon/discovery/mdns.ts";
+import {
+  dashboardPort,
+  type OperatorSurface,
+  startOperatorSurface,
+} from "../../daemon/dashboard/startup.ts";
 import { intFlag, parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { type Context, makeContext } from "../context.ts";
 import { kdfProgress } from "../identity_loader.ts";
+import { withIsolatedArgon2 } from "../../lib/crypto/argon2_isolated.ts";
 import { color } from "../output.ts";
 import { checkPassphraseStrength, getPassphrase } from "../passphrase.ts";
 import { GLOBAL_HELP } from "../subcommand.ts";
@@ -73,11 +80,31 @@ Secrets (never on the command line):
   --keys-passphrase-file FILE key-file passphrase (else IRONMESH_KEYS_PASSPHRASE,
                               else the mesh passphrase)
 
+Mesh (multi-hop routing; messages to far nodes are sealed end to end):
+  --mesh-routing MODE         relay (default: route and relay others' traffic) | passive (route
+                              own traffic, relay none) | off (direct peers only)
+  --max-hops N                hop budget of our messages and relay bound (default 5, max 15)
+  --route-announce-interval S periodic ROUTE_ANNOUNCE (default 30; changes go out at once)
+  --route-ttl S               a route not refreshed for S seconds expires (default 90)
+  --capability NS:NAME        a capability this node offers, e.g. llm:chat (repeatable; replaces
+                              the persisted set); others find it with 'ironmesh caps'
+  --capability-announce-interval S   signed CAPABILITY_ANNOUNCE period (default 60)
+  --e2e-plaintext-compat      also carry the plaintext beside the sealed body of relayed
+                              messages (the reference's default, readable by relays; only for
+                              destinations older than ironmesh/0.9)
+
 Limits (defaults never throttle normal agent traffic):
   --peer-rate R               inbound frames/s per peer (default ${DEFAULT_LIMITS.peerRate}, burst ${DEFAULT_LIMITS.peerBurst})
   --peer-burst N
   --max-msgs-per-sec R        global inbound cap over all peers (default off)
   --peer-bandwidth B          outbound bytes/s per peer (default 67108864 = 64 MiB/s; 0 = unlimited)
+
+Dashboard and metrics (on --port + 1; every data route needs the token printed at startup,
+also written to <state dir>/dashboard.token):
+  --gui                       serve the operator dashboard (page, API, /metrics, /ws)
+  --gui-bind ADDR             dashboard address (default 127.0.0.1; anything else is plain HTTP
+                              reachable from the network: logged as INSECURE BIND)
+  --no-metrics                without --gui, do not serve /metrics on 127.0.0.1 either
 
 Logs:
   --log-format text|json      (default text); --log-level debug|info|warn|error
@@ -115,9 +142,65 @@ const OPTIONS = {
   "max-msgs-per-sec": { type: "string" },
   "peer-bandwidth": { type: "string" },
   "log-format": { type: "string" },
+  gui: { type: "boolean" },
+  "gui-bind": { type: "string" },
+  "no-metrics": { type: "boolean" },
+  "mesh-routing": { type: "string" },
+  "max-hops": { type: "string" },
+  "route-announce-interval": { type: "string" },
+  "route-ttl": { type: "string" },
+  capability: { type: "string", multiple: true },
+  "capability-announce-interval": { type: "string" },
+  "e2e-plaintext-compat": { type: "boolean" },
 } as const;
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,63}$/;
+
+const CAPABILITY_RE = /^[A-Za-z0-9._-]+:[A-Za-z0-9._*-]+$/;
+
+/** The mesh flags (validated). */
+function meshOptions(values: {
+  "mesh-routing"?: string;
+  "max-hops"?: string;
+  "route-announce-interval"?: string;
+  "route-ttl"?: string;
+  capability?: string[];
+  "capability-announce-interval"?: string;
+  "e2e-plaintext-compat"?: boolean;
+}): MeshOptions {
+  const mode = values["mesh-routing"] ?? "relay";
+  if (!["relay", "passive", "off"].includes(mode)) {
+    throw usageError(`--mesh-routing must be relay, passive or off, got '${mode}'`, "run");
+  }
+  for (const c of values.capability ?? []) {
+    if (!CAPABILITY_RE.test(c)) {
+      throw usageError(`--capability expects NAMESPACE:NAME (e.g. llm:chat), got '${c}'`, "run");
+    }
+  }
+  return {
+    mode: mode as MeshOptions["mode"],
+    maxHops: intFlag(values["max-hops"], "max-hops", 5, 1, 15, "run"),
+    announceIntervalS: intFlag(
+      values["route-announce-interval"],
+      "route-announce-interval",
+      30,
+      1,
+      3600,
+      "run",
+    ),
+    routeTtlS: intFlag(values["route-ttl"], "route-ttl", 90, 3, 86_400, "run"),
+    capabilities: values.capability,
+    capabilityAnnounceIntervalS: intFlag(
+      values["capability-announce-interval"],
+      "capability-announce-interval",
+      60,
+      1,
+      3600,
+      "run",
+    ),
+    confidentiality: values["e2e-plaintext-compat"] ? "plaintext" : "strict",
+  };
+}
 
 function readFileFlag(path: string, flag: string): string {
   try {
@@ -250,7 +333,12 @@ async function run(argv: string[]): Promise<number> {
     );
   }
   const rekey = intFlag(values["rekey-interval"], "rekey-interval", 1800, 0, 86_400 * 7, "run");
+  const mesh = meshOptions(values);
   const connect = (values.connect ?? []).map(validAddress);
+  if (values["gui-bind"] !== undefined && !values.gui) {
+    throw usageError("--gui-bind needs --gui", "run");
+  }
+  if (values.gui || !values["no-metrics"]) dashboardPort(port); // port + 1 must exist
   const limits: Partial<NodeLimits> = {
     peerRate: numberFlag(values["peer-rate"], "peer-rate", DEFAULT_LIMITS.peerRate, 1),
     peerBurst: numberFlag(values["peer-burst"], "peer-burst", DEFAULT_LIMITS.peerBurst, 1),
@@ -283,35 +371,34 @@ async function run(argv: string[]): Promise<number> {
     out: ctx.out,
   }))!;
   checkPassphraseStrength(passphrase);
-  const identity = await identityFor(
-    ctx,
-    values.name,
-    await keysPassphrase(values["keys-passphrase-file"], passphrase),
-  );
   const log = new Logger(level, format);
   if (values["allow-plaintext-ws"] && !values["strict-tls"]) {
     log.warn(
       "--allow-plaintext-ws: outbound connections may fall back to unencrypted WebSocket transport",
     );
   }
-  const node = await MeshNode.start({
-    stateDir: ctx.stateDir,
-    identity,
-    passphrase,
-    listen: { hostname: bind, port },
-    tls,
-    caCerts,
-    dial: {
-      allowPlaintextWs: values["allow-plaintext-ws"] ?? false,
-      strictTls: values["strict-tls"] ?? false,
-    },
-    connect,
-    trust,
-    minProtocolVersion: minVersion,
-    rekeyIntervalS: rekey,
-    limits,
-    log,
-  });
+  const keysPass = await keysPassphrase(values["keys-passphrase-file"], passphrase);
+  // Argon2id (keys.json, data.db) runs in a throw-away worker: its 256 MiB stay out of the daemon.
+  const node = await withIsolatedArgon2(Deno.mainModule, async () =>
+    await MeshNode.start({
+      stateDir: ctx.stateDir,
+      identity: await identityFor(ctx, values.name, keysPass),
+      passphrase,
+      listen: { hostname: bind, port },
+      tls,
+      caCerts,
+      dial: {
+        allowPlaintextWs: values["allow-plaintext-ws"] ?? false,
+        strictTls: values["strict-tls"] ?? false,
+      },
+      connect,
+      trust,
+      minProtocolVersion: minVersion,
+      rekeyIntervalS: rekey,
+      mesh,
+      limits,
+      log,
+    }));
   const control = new ControlServer(ctx.stateDir, { log });
   registerNodeMethods(control, node);
   registerTrustMethods(control, node);
@@ -336,6 +423,23 @@ async function run(argv: string[]): Promise<number> {
       });
     }
   }
+  let operator: OperatorSurface;
+  try {
+    operator = await startOperatorSurface(node, {
+      gui: values.gui ?? false,
+      guiBind: values["gui-bind"],
+      port,
+      metrics: !values["no-metrics"],
+      stateDir: ctx.stateDir,
+      strictTls: values["strict-tls"] ?? false,
+      log,
+    });
+  } catch (e) {
+    await discovery?.stop().catch(() => {});
+    await control.close();
+    await node.stop();
+    throw e;
+  }
   const listen = `${tls ? "wss" : "ws"}://${bind}:${node.listener!.port}`;
   if (ctx.json) {
     ctx.out.result({
@@ -345,6 +449,9 @@ async function run(argv: string[]): Promise<number> {
       listen,
       state_dir: ctx.stateDir,
       pid: Deno.pid,
+      dashboard_url: operator.dashboardUrl,
+      metrics_url: operator.metricsUrl,
+      token_file: operator.tokenFile,
     });
   } else {
     ctx.out.line(`${color.bold("ironmesh")} ${node.name} is running`);
@@ -353,6 +460,12 @@ async function run(argv: string[]): Promise<number> {
       ["listening", listen],
       ["state dir", ctx.stateDir],
       ["static peers", connect.length ? connect.join(", ") : "none"],
+      [
+        "mesh",
+        `${mesh.mode}${
+          mesh.confidentiality === "plaintext" ? " (plaintext compat)" : ", sealed end to end"
+        }; capabilities: ${node.mesh.registry.localCapabilities().join(", ") || "none"}`,
+      ],
       ["control", control.path],
       [
         "discovery",
@@ -366,7 +479,18 @@ async function run(argv: string[]): Promise<number> {
           }`
           : "off",
       ],
-      ["dashboard", "not built yet (see README)"],
+      [
+        "dashboard",
+        operator.dashboardUrl
+          ? `${operator.dashboardUrl}  (new token at every start; keep it private)`
+          : "off (--gui to serve it)",
+      ],
+      [
+        "metrics",
+        operator.metricsUrl
+          ? `${operator.metricsUrl}  (Bearer token in ${operator.tokenFile ?? "the dashboard URL"})`
+          : "off",
+      ],
     ]);
     ctx.out.line(color.dim("Stop with Ctrl-C (peers get a GOODBYE)."));
   }
@@ -377,6 +501,7 @@ async function run(argv: string[]): Promise<number> {
     Deno.exit(ExitCode.FAILURE);
   }, 5000);
   await discovery?.stop().catch(() => {});
+  await operator.close();
   await control.close();
   await node.stop();
   clearTimeout(timer);

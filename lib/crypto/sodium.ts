@@ -231,6 +231,26 @@ export interface Argon2Params {
 /** The reference's MODERATE parameters (opslimit 3, 256 MiB). */
 export const ARGON2_MODERATE: Argon2Params = { opsLimit: 3, memLimit: 268_435_456 };
 
+/** Computes Argon2id elsewhere (see argon2_isolated.ts); null = in this thread. */
+export type Argon2Provider = (
+  password: Uint8Array,
+  salt: Uint8Array,
+  params: Argon2Params,
+  length: number,
+) => Uint8Array;
+
+let argon2Provider: Argon2Provider | null = null;
+
+/** True while `argon2id` is routed elsewhere. */
+export function hasArgon2Provider(): boolean {
+  return argon2Provider !== null;
+}
+
+/** Route `argon2id` through `p` (null restores in-thread libsodium). */
+export function setArgon2Provider(p: Argon2Provider | null): void {
+  argon2Provider = p;
+}
+
 /** Argon2id (libsodium `crypto_pwhash`, ALG_ARGON2ID13) → `length` bytes. */
 export function argon2id(
   password: Uint8Array,
@@ -239,6 +259,7 @@ export function argon2id(
   length = 32,
 ): Uint8Array {
   requireLength("Argon2id salt", salt, 16);
+  if (argon2Provider) return argon2Provider(password, salt, params, length);
   return sodium.crypto_pwhash(
     length,
     password,

@@ -1,4 +1,8 @@
-/** Real `ironmesh run` daemons as subprocesses on 127.0.0.1 (never multicast: --no-mdns). */
+/**
+ * Real `ironmesh run` daemons as subprocesses on 127.0.0.1 (never multicast: --no-mdns).
+ * Discovery tests may instead run one inside a network namespace they created
+ * (`netns`), on its own address (`bind`), with mDNS on (`mdns: true`).
+ */
 import { CLI_MAIN, taskPermissionFlags } from "./cli.ts";
 
 export const DAEMON_PASS = "daemon-test-mesh-passphrase";
@@ -23,17 +27,41 @@ export async function passFile(dir: string, pass = DAEMON_PASS): Promise<string>
   return p;
 }
 
+/** Options of `startDaemon`. */
+export interface StartOptions {
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  port?: number;
+  /** Listen address (default 127.0.0.1). */
+  bind?: string;
+  /**
+   * Run under `ip netns exec NETNS` (a namespace the test created; `ip` execs the daemon, so
+   * the child's PID is the daemon's). Default: the current network namespace.
+   */
+  netns?: string;
+  /**
+   * Leave mDNS on (no --no-mdns). Only inside a namespace the test created: multicast must
+   * never reach the host network, so this throws without `netns`.
+   */
+  mdns?: boolean;
+}
+
 /** Start `ironmesh run` and wait until it prints its startup JSON. */
 export async function startDaemon(
   name: string,
   stateDir: string,
   args: string[] = [],
-  opts: { env?: Record<string, string>; timeoutMs?: number; port?: number } = {},
+  opts: StartOptions = {},
 ): Promise<Daemon> {
+  if (opts.mdns && !opts.netns) {
+    throw new Error("startDaemon: mdns: true needs netns (never multicast on the host network)");
+  }
   await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const pf = await passFile(stateDir);
-  const cmd = new Deno.Command(Deno.execPath(), {
+  const prefix = opts.netns ? ["netns", "exec", opts.netns, Deno.execPath()] : [];
+  const cmd = new Deno.Command(opts.netns ? "ip" : Deno.execPath(), {
     args: [
+      ...prefix,
       "run",
       "--quiet",
       ...taskPermissionFlags(),
@@ -43,10 +71,10 @@ export async function startDaemon(
       "--name",
       name,
       "--bind",
-      "127.0.0.1",
+      opts.bind ?? "127.0.0.1",
       "--port",
       String(opts.port ?? 0),
-      "--no-mdns",
+      ...(opts.mdns ? [] : ["--no-mdns"]),
       "--allow-plaintext-ws",
       "--passphrase-file",
       pf,
@@ -54,7 +82,12 @@ export async function startDaemon(
       stateDir,
       ...args,
     ],
-    env: { NO_COLOR: "1", HOME: "/nonexistent-home", ...opts.env },
+    env: {
+      NO_COLOR: "1",
+      HOME: "/nonexistent-home",
+      ...(opts.netns ? { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin" } : {}),
+      ...opts.env,
+    },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
