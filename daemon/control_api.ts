@@ -1,10 +1,13 @@
 /**
- * The daemon's methods on the control socket: `status`, `peers`, `send`, `inbox`,
- * `inbox.follow` (a stream). The trust methods are registered by `trust_control.ts`.
+ * The daemon's methods on the control socket: `status`, `peers`, `send` (to a peer, or to the
+ * nodes offering a capability), `caps`, `inbox`, `inbox.follow` (a stream). The trust methods
+ * are registered by `trust_control.ts`.
  */
 import { fromB64, toB64 } from "../lib/crypto/sodium.ts";
 import { ExitCode, IronMeshError } from "../lib/errors.ts";
 import type { HistoryMessage } from "../lib/store/history.ts";
+import { isNodeId } from "../lib/identity/node_id.ts";
+import type { CapabilityStrategy } from "../lib/routing/capabilities.ts";
 import { resolvePeer } from "../lib/trust/resolve.ts";
 import type { Priority } from "../lib/wire/session.ts";
 import { VERSION } from "../lib/version.ts";
@@ -58,13 +61,28 @@ export function inboxEntry(m: HistoryMessage): InboxEntry {
   };
 }
 
-/** Resolve a peer argument: trust-store names/ids/prefixes, then names of live links. */
+/**
+ * Resolve a peer argument: trust-store names/ids/prefixes, then names of live links, then
+ * nodes known over the mesh (a full node id — queued until it is reachable — or a unique
+ * prefix of a routed or capability-announcing node's id).
+ */
 export function resolveTarget(node: MeshNode, arg: string): string {
   try {
     return resolvePeer(node.trust.data, arg, { includeRevoked: false }).nodeId;
   } catch (e) {
     const live = node.peers.entries().filter((x) => x.link.peer.name === arg);
     if (live.length === 1) return live[0].link.nodeId;
+    const a = arg.trim().toLowerCase();
+    if (node.trust.isRevoked(a)) throw e;
+    if (isNodeId(a) && a !== node.nodeId) return a;
+    if (a.length >= 4 && /^[0-9a-f]+$/.test(a)) {
+      const known = new Set([
+        ...node.mesh.table.routes().map((r) => r.destination),
+        ...node.mesh.registry.remoteNodes(),
+      ]);
+      const hits = [...known].filter((id) => id.startsWith(a) && !node.trust.isRevoked(id));
+      if (hits.length === 1) return hits[0];
+    }
     throw e;
   }
 }
@@ -94,8 +112,29 @@ export function registerNodeMethods(server: ControlServer, node: MeshNode): void
 
   server.handle("peers", () => node.peerStatus());
 
+  server.handle("caps", (params) => {
+    const pattern = optionalString(params, "pattern") ?? "*";
+    return {
+      routing_enabled: node.mesh.routingEnabled,
+      local: node.mesh.registry.localCapabilities(),
+      capabilities: node.mesh.findCapabilities(pattern),
+    };
+  });
+
   server.handle("send", async (params, ctx) => {
-    const to = resolveTarget(node, requireString(params, "to"));
+    const cap = optionalString(params, "cap");
+    const strategy = (optionalString(params, "strategy") ?? "first") as CapabilityStrategy;
+    if (cap !== undefined && params.to != null) {
+      throw new IronMeshError(
+        "BAD_PARAMS",
+        "send takes either to or cap, not both",
+        "name a peer, or --cap PATTERN to pick nodes by capability",
+        ExitCode.USAGE,
+      );
+    }
+    const targets = cap !== undefined
+      ? node.mesh.selectCapability(cap, strategy)
+      : [resolveTarget(node, requireString(params, "to"))];
     const text = optionalString(params, "text");
     const b64 = optionalString(params, "payload_b64");
     if ((text === undefined) === (b64 === undefined)) {
@@ -130,25 +169,29 @@ export function registerNodeMethods(server: ControlServer, node: MeshNode): void
         }
       })
       : () => {};
-    let r;
+    const sent = [];
     try {
-      r = await node.send(to, payload, { msgType: type, priority: priority as Priority });
+      for (const to of targets) {
+        sent.push(await node.send(to, payload, { msgType: type, priority: priority as Priority }));
+      }
       if (wait) {
-        const id = r.msgId;
-        const ok = deliveredIds.has(id) || await new Promise<boolean>((resolve) => {
+        const ids = sent.map((r) => r.msgId);
+        const done = () => ids.every((id) => deliveredIds.has(id));
+        const ok = done() || await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), timeoutMs);
           ctx.signal.addEventListener("abort", () => resolve(false));
           notify = () => {
-            if (deliveredIds.has(id)) {
+            if (done()) {
               clearTimeout(timer);
               resolve(true);
             }
           };
         });
         if (!ok) {
+          const late = ids.filter((id) => !deliveredIds.has(id)).join(", ");
           throw new IronMeshError(
             "NOT_DELIVERED",
-            `message ${id} is queued but was not delivered within ${timeoutMs / 1000} s`,
+            `message ${late} is queued but was not delivered within ${timeoutMs / 1000} s`,
             "it stays queued and is delivered when the peer is back; see 'ironmesh peers'",
             ExitCode.NETWORK,
           );
@@ -157,7 +200,12 @@ export function registerNodeMethods(server: ControlServer, node: MeshNode): void
     } finally {
       unsub();
     }
-    return { msg_id: r.msgId, to, status: wait ? "delivered" : r.status };
+    const rows = sent.map((r) => ({
+      msg_id: r.msgId,
+      to: r.to,
+      status: wait ? "delivered" : r.status,
+    }));
+    return cap === undefined ? rows[0] : { ...rows[0], sent: rows };
   });
 
   server.handle("inbox", (params) => {

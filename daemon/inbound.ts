@@ -3,6 +3,10 @@
  * committed to history in batches (one transaction per event-loop turn), published
  * on the bus, and acknowledged with an `ACK` frame listing their msg_ids. A msg_id
  * already in history is a re-send: it is acknowledged again but not delivered twice.
+ *
+ * Messages relayed through the mesh (`acceptRelayed`) are keyed by their originator, whose
+ * inner signature the mesh router verified: the trust gate applies the originator's state, the
+ * history records the originator as the source, and the ACK travels back to it through the mesh.
  */
 import type { Logger } from "../lib/log.ts";
 import type { MessageStore } from "../lib/store/db.ts";
@@ -38,10 +42,18 @@ export function parseAck(payload: Uint8Array): string[] {
   }
 }
 
+/** Where the acknowledgement of delivered messages goes (a link, or a mesh route back). */
+export interface AckRoute {
+  send(msgIds: string[]): void;
+}
+
 interface Arrived {
   msg: InboundMessage;
-  link: PeerLink;
+  /** Trust and history key: the direct peer, or the authenticated originator of a relayed message. */
+  peer: string;
   fromName: string;
+  /** Grouping key and sink of the ACKs. */
+  ack: AckRoute;
 }
 
 /** Options of the inbound side. */
@@ -61,12 +73,31 @@ export class Inbound {
   #batch: Arrived[] = [];
   #scheduled = false;
   #lastDropAudit = new Map<string, number>();
+  #linkAcks = new WeakMap<PeerLink, AckRoute>();
 
   constructor(readonly o: InboundOptions) {}
 
   /** An application message arrived on `link`. */
   accept(msg: InboundMessage, link: PeerLink): void {
-    this.#batch.push({ msg, link, fromName: link.peer.name });
+    let ack = this.#linkAcks.get(link);
+    if (!ack) {
+      const selfId = this.o.selfId;
+      ack = { send: (ids) => link.send(ackMessage(selfId, ids)) };
+      this.#linkAcks.set(link, ack);
+    }
+    this.#push({ msg, peer: link.nodeId, fromName: link.peer.name, ack });
+  }
+
+  /**
+   * A message relayed through the mesh from `origin` (its inner signature verified): gated and
+   * stored under the originator, acknowledged through `ack` (one object per originator).
+   */
+  acceptRelayed(msg: InboundMessage, origin: { nodeId: string; name: string }, ack: AckRoute) {
+    this.#push({ msg, peer: origin.nodeId, fromName: origin.name, ack });
+  }
+
+  #push(a: Arrived): void {
+    this.#batch.push(a);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setTimeout(() => this.#commit(), 0);
@@ -78,12 +109,12 @@ export class Inbound {
     const batch = this.#batch;
     this.#batch = [];
     const { store, selfId, bus, log } = this.o;
-    const acks = new Map<PeerLink, string[]>();
+    const acks = new Map<AckRoute, string[]>();
     const out: (() => void)[] = [];
     try {
       store.transaction(() => {
         for (const a of batch) {
-          const peer = a.link.nodeId;
+          const peer = a.peer;
           const rule = this.o.rule(peer);
           if (rule === "drop") {
             const now = Date.now();
@@ -135,9 +166,9 @@ export class Inbound {
               continue;
             }
           }
-          const list = acks.get(a.link) ?? [];
+          const list = acks.get(a.ack) ?? [];
           list.push(a.msg.msgId);
-          acks.set(a.link, list);
+          acks.set(a.ack, list);
         }
       });
     } catch (e) {
@@ -146,10 +177,10 @@ export class Inbound {
       return;
     }
     for (const f of out) f();
-    for (const [link, ids] of acks) {
+    for (const [ack, ids] of acks) {
       for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
         try {
-          link.send(ackMessage(selfId, ids.slice(i, i + MAX_ACK_IDS)));
+          ack.send(ids.slice(i, i + MAX_ACK_IDS));
         } catch { /* link closed: the sender re-sends, history deduplicates */ }
       }
     }
@@ -159,7 +190,7 @@ export class Inbound {
     return {
       type: "message-in" as const,
       msgId: a.msg.msgId,
-      from: a.link.nodeId,
+      from: a.peer,
       fromName: a.fromName,
       msgType: a.msg.type,
       payload: a.msg.payload,

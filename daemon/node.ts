@@ -33,6 +33,7 @@ import {
   serverHandshake,
 } from "./handshake_driver.ts";
 import { ACK_TYPE, ackMessage, APP_TYPES, Inbound, parseAck } from "./inbound.ts";
+import { type MeshOptions, MeshRouter } from "./mesh.ts";
 import { Outbox, type Submitted } from "./outbox.ts";
 import { PeerLink } from "./peer_link.ts";
 import { PeerTable, type Role } from "./peers.ts";
@@ -112,6 +113,8 @@ export interface NodeOptions {
   storeCredential?: StoreCredential;
   /** Extra HTTP handler on the listening port (dashboard, metrics). */
   onHttp?: (req: Request) => Response | Promise<Response>;
+  /** Mesh routing, capabilities, end-to-end sealing (default: relay mode, strict sealing). */
+  mesh?: MeshOptions;
 }
 
 /** A dial target remembered for reconnects. */
@@ -151,6 +154,52 @@ export interface PeerStatus {
   lastError?: string;
 }
 
+/** A route as the dashboard and API show it. */
+export interface RouteInfo {
+  destination: string;
+  /** Agent name when known, else "". */
+  name: string;
+  nextHop: string;
+  /** Hop count (1 = a direct neighbour). */
+  cost: number;
+  learnedFrom: string;
+  /** Wall-clock seconds of the last refresh, or null. */
+  updated: number | null;
+}
+
+/** A capability and the nodes that offer it (this node's id for its own). */
+export interface CapabilityInfo {
+  capability: string;
+  nodeIds: string[];
+}
+
+/** What the node knows of the mesh beyond its links; mesh routing supplies it once wired. */
+export interface MeshView {
+  /** True once mesh routing runs (route announces, relaying, revocation broadcast). */
+  readonly routingEnabled: boolean;
+  routes(): RouteInfo[];
+  capabilities(): CapabilityInfo[];
+  /** Broadcast a signed revocation of `nodeId` to the mesh (only with routing). */
+  broadcastRevocation?(nodeId: string, reason: string): Promise<void>;
+}
+
+/** Until mesh routing is wired: live links as 1-hop routes, and this node's own capabilities (none yet). */
+export function directMeshView(node: MeshNode): MeshView {
+  return {
+    routingEnabled: false,
+    routes: () =>
+      node.peers.entries().filter((e) => e.link.open).map((e) => ({
+        destination: e.link.nodeId,
+        name: e.link.peer.name,
+        nextHop: e.link.nodeId,
+        cost: 1,
+        learnedFrom: e.link.nodeId,
+        updated: e.link.stats.lastSeen / 1000,
+      })),
+    capabilities: () => [],
+  };
+}
+
 function ipOf(address: string): string {
   const m = address.match(/^\[?([^\]]*?)\]?:\d+$/);
   return m ? m[1] : address;
@@ -166,6 +215,8 @@ export class MeshNode {
   readonly startedAt = Date.now();
   listener: Listener | null = null;
   readonly targets = new Map<string, Target>();
+  /** Routes and capabilities for the dashboard and API (the mesh router replaces it). */
+  meshView: MeshView = directMeshView(this);
   #o: NodeOptions;
   #limits: NodeLimits;
   #transport: Transport;
@@ -187,6 +238,8 @@ export class MeshNode {
   gate!: TrustGate;
   outbox!: Outbox;
   inbound!: Inbound;
+  /** Routing, relaying, capabilities, revocation broadcast (daemon/mesh.ts). */
+  mesh!: MeshRouter;
 
   private constructor(o: NodeOptions) {
     this.#o = o;
@@ -236,6 +289,10 @@ export class MeshNode {
   get limits(): Readonly<NodeLimits> {
     return this.#limits;
   }
+  /** Whether messages from new peers wait for an operator (`--require-message-promotion`). */
+  get gateEnabled(): boolean {
+    return this.gate.policy.requireMessagePromotion ?? false;
+  }
 
   async #open(): Promise<void> {
     const o = this.#o;
@@ -284,6 +341,11 @@ export class MeshNode {
       bus: this.bus,
       clock: this.clock,
       log: this.log,
+      mesh: {
+        via: (dest) => this.mesh?.via(dest) ?? null,
+        frame: (dest, m, attempt) => this.mesh.frame(dest, m, attempt),
+        acking: (dest) => this.mesh?.acking(dest) ?? null,
+      },
     });
     this.inbound = new Inbound({
       store: this.store,
@@ -293,6 +355,9 @@ export class MeshNode {
       rule: (id) => this.gate.frameRule(id),
       audit: (e, d) => this.recordAudit(e, d),
     });
+    this.mesh = new MeshRouter(this, o.mesh ?? {}, this.#rng, o.stateDir);
+    await this.mesh.start();
+    this.meshView = this.mesh.view();
     if (o.listen) {
       try {
         this.listener = await this.#transport.listen({
@@ -348,6 +413,10 @@ export class MeshNode {
       timeoutMs: this.#o.handshakeTimeoutMs,
       clock: this.clock,
       rng: this.#rng,
+      sessionOptions: {
+        // Originators of relayed frames: live links, pins, keys learned over the mesh.
+        sourceKeyLookup: (id) => this.mesh?.keysOf(id)?.ed25519 ?? null,
+      },
     };
   }
 
@@ -410,8 +479,10 @@ export class MeshNode {
     const link = new PeerLink(h.conn, h.session, h.peer, {
       onMessage: (m, l) => this.#onMessage(m, l),
       onClose: (reason, l) => this.#onClose(reason, l),
-      onReject: (code, message, l) =>
-        this.log.debug("frame rejected", { peer: l.nodeId, code, message }),
+      onReject: (code, message, l) => {
+        this.log.debug("frame rejected", { peer: l.nodeId, code, message });
+        if (code === "FR_INNER_SIGNATURE") this.mesh?.onInnerSignatureReject(l, message);
+      },
       admitFrame: (l) => this.#admitFrame(l),
     }, this.log);
     const r = this.peers.register({ link, role, address });
@@ -450,6 +521,7 @@ export class MeshNode {
       link.send(ackMessage(this.nodeId, [])); // announces that we acknowledge deliveries
     } catch { /* closed */ }
     this.outbox.linkUp(link);
+    this.mesh.linkUp(link);
     return link;
   }
 
@@ -477,6 +549,7 @@ export class MeshNode {
   }
 
   #onMessage(m: InboundMessage, link: PeerLink): void {
+    if (this.mesh.onFrame(m, link)) return;
     if (m.type === ACK_TYPE) {
       this.outbox.ack(link.nodeId, parseAck(m.payload));
       return;
@@ -494,6 +567,7 @@ export class MeshNode {
   #onClose(reason: string, link: PeerLink): void {
     if (!this.peers.unregister(link)) return; // a replaced duplicate
     this.outbox.linkDown(link.nodeId);
+    this.mesh.linkDown(link.nodeId);
     const address = this.peers.entry(link.nodeId)?.address ?? link.conn.remoteAddress;
     this.log.info("peer offline", { peer: link.peer.name, id: link.nodeId, reason });
     this.bus.publish({ type: "peer-down", peer: this.#ref(link.peer, address), reason });
@@ -784,6 +858,7 @@ export class MeshNode {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.outbox?.close();
+    await this.mesh?.close();
     if (this.listener) {
       await this.listener.close().catch(() => {});
       this.listener = null;

@@ -6,13 +6,20 @@
  * anything within `ackProbeMs` of the link coming up is treated as a reference node:
  * a message then counts as delivered once written, as the reference does. The
  * receiver's history deduplicates re-sent messages, so delivery is exactly once.
+ *
+ * Far destinations (no direct link) are served through the mesh (`OutboxOptions.mesh`): when a
+ * route and the destination's keys are known, its queue is written, sealed end to end, to the
+ * next hop's link; the final receiver's ACK comes back as a mesh frame and settles it the same
+ * way. Each re-send through the mesh carries a higher `retries` count so relays' duplicate
+ * filters let it pass (the receiver's history still delivers it once). Without a route the
+ * messages simply stay queued until one appears.
  */
 import type { Clock } from "../lib/clock.ts";
 import { TokenBucket } from "../lib/wire/token_bucket.ts";
 import type { Logger } from "../lib/log.ts";
 import type { MessageStore } from "../lib/store/db.ts";
 import type { EnqueueResult } from "../lib/store/queue.ts";
-import type { Priority } from "../lib/wire/session.ts";
+import type { OutboundMessage, Priority } from "../lib/wire/session.ts";
 import type { EventBus } from "./events.ts";
 import type { PeerLink } from "./peer_link.ts";
 
@@ -30,6 +37,24 @@ export interface OutboxInput {
   msgId?: string;
 }
 
+/** A queued message handed to the mesh to frame. */
+export interface MeshQueued {
+  msgId: string;
+  msgType: string;
+  payload: Uint8Array;
+  priority: Priority;
+}
+
+/** How the outbox reaches destinations it has no direct link to (the mesh router). */
+export interface OutboxMesh {
+  /** The neighbour's link a far destination is reached through now (route and keys known), or null. */
+  via(dest: string): PeerLink | null;
+  /** The frame of a queued message for a far destination (sealed end to end); `attempt` counts re-sends. */
+  frame(dest: string, m: MeshQueued, attempt: number): OutboundMessage;
+  /** Whether a far destination acknowledges deliveries (null: unknown yet, probed). */
+  acking(dest: string): boolean | null;
+}
+
 /** What `submit` did. */
 export interface Submitted {
   msgId: string;
@@ -41,7 +66,12 @@ export interface Submitted {
 }
 
 interface PeerState {
+  /** The link written to: the destination's own, or (mesh) the next hop's. */
   link: PeerLink;
+  /** Served through the mesh (sealed end to end, via a next hop). */
+  mesh: boolean;
+  /** Mesh: how many times this destination's queue was (re)started; sent as `retries`. */
+  attempt: number;
   /** Row id of the last message written on this link. */
   lastId: number;
   /** msg_id → row id, written and not yet acknowledged. */
@@ -77,12 +107,22 @@ export interface OutboxOptions {
   /** Outbound bytes per second per peer (0 = unlimited; default 64 MiB/s, burst 16 MiB). */
   bandwidthBytesPerSec?: number;
   bandwidthBurstBytes?: number;
+  /** Far destinations through the mesh (none: direct links only). */
+  mesh?: OutboxMesh | null;
+  /** ACK probe for far destinations (default 15,000 ms: several hops each way). */
+  meshAckProbeMs?: number;
+  /** How long a destination reported unreachable waits before it is tried again (default 3000 ms). */
+  unreachableHoldMs?: number;
 }
 
 /** The outbound side of message delivery. */
 export class Outbox {
   readonly #o: Required<OutboxOptions>;
   readonly #peers = new Map<string, PeerState>();
+  /** Mesh destinations reported unreachable: not retried before this monotonic ms. */
+  readonly #holds = new Map<string, number>();
+  /** Mesh: the last attempt number used per destination. */
+  readonly #attempts = new Map<string, number>();
   #waiting: Waiting[] = [];
   #scheduled = false;
 
@@ -92,6 +132,9 @@ export class Outbox {
       ackProbeMs: 3000,
       bandwidthBytesPerSec: 64 * 1024 * 1024,
       bandwidthBurstBytes: 16 * 1024 * 1024,
+      mesh: null,
+      meshAckProbeMs: 15_000,
+      unreachableHoldMs: 3000,
       ...opts,
     };
   }
@@ -162,7 +205,10 @@ export class Outbox {
         );
         return;
       }
-      touched.add(w.input.to);
+      if (!touched.has(w.input.to)) {
+        touched.add(w.input.to);
+        if (!this.#peers.has(w.input.to)) this.#route(w.input.to);
+      }
       this.#o.bus.publish({
         type: "message-out",
         msgId: w.input.msgId,
@@ -189,14 +235,14 @@ export class Outbox {
     return st.inflight.has(msgId) || st.acking === false;
   }
 
-  /** A link to `link.nodeId` is up: (re)send everything undelivered, oldest first. */
-  linkUp(link: PeerLink): void {
-    this.linkDown(link.nodeId);
-    this.#peers.set(link.nodeId, {
+  #state(link: PeerLink, mesh: boolean, attempt: number, acking: boolean | null): PeerState {
+    return {
       link,
+      mesh,
+      attempt,
       lastId: 0,
       inflight: new Map(),
-      acking: null,
+      acking,
       lastProgressMs: this.#o.clock.monotonicMs(),
       bucket: this.#o.bandwidthBytesPerSec > 0
         ? new TokenBucket(
@@ -206,16 +252,102 @@ export class Outbox {
           this.#o.clock,
         )
         : null,
-    });
+    };
+  }
+
+  /** A link to `link.nodeId` is up: (re)send everything undelivered, oldest first. */
+  linkUp(link: PeerLink): void {
+    this.#clear(link.nodeId);
+    this.#holds.delete(link.nodeId);
+    this.#peers.set(link.nodeId, this.#state(link, false, 0, null));
     this.flush(link.nodeId);
   }
 
-  /** The link to `nodeId` is gone: unacknowledged messages stay queued for the next link. */
+  /**
+   * The link to `nodeId` is gone: unacknowledged messages stay queued for the next link (or
+   * route); far destinations served through that link look for another route.
+   */
   linkDown(nodeId: string): void {
     const st = this.#peers.get(nodeId);
-    if (st?.probe !== undefined) clearTimeout(st.probe);
-    if (st?.wait !== undefined) clearTimeout(st.wait);
-    this.#peers.delete(nodeId);
+    if (st && (!st.mesh || st.link.nodeId === nodeId)) this.#clear(nodeId);
+    let rerouted = false;
+    for (const [dest, s] of [...this.#peers]) {
+      if (s.mesh && s.link.nodeId === nodeId) {
+        this.#clear(dest);
+        rerouted = true;
+      }
+    }
+    if (rerouted || st) this.reroute();
+  }
+
+  #clear(dest: string): void {
+    const st = this.#peers.get(dest);
+    if (!st) return;
+    if (st.probe !== undefined) clearTimeout(st.probe);
+    if (st.wait !== undefined) clearTimeout(st.wait);
+    this.#peers.delete(dest);
+  }
+
+  /**
+   * Routes changed: every destination with queued messages and no direct link is (re)assigned
+   * to the link of its next hop, or left queued when there is none. `clearHolds` lifts the
+   * pause of destinations reported unreachable (a route changed since).
+   */
+  reroute(clearHolds = false): void {
+    const mesh = this.#o.mesh;
+    if (!mesh) return;
+    if (clearHolds) this.#holds.clear();
+    let pending: Map<string, number>;
+    try {
+      pending = this.#o.store.queue.pendingCounts();
+    } catch (e) {
+      this.#o.log.debug("cannot read the queue to reroute", { error: String(e) });
+      return;
+    }
+    for (const dest of pending.keys()) {
+      if (dest !== this.#o.selfId) this.#route(dest);
+    }
+    for (const [dest, st] of [...this.#peers]) {
+      if (st.mesh && !pending.has(dest) && mesh.via(dest) !== st.link) this.#clear(dest);
+    }
+  }
+
+  /** (Re)assign a destination without a direct link to its next hop's link. */
+  #route(dest: string): void {
+    const mesh = this.#o.mesh;
+    if (!mesh) return;
+    const st = this.#peers.get(dest);
+    if (st && !st.mesh) return; // a direct link always wins
+    const hold = this.#holds.get(dest);
+    if (hold !== undefined) {
+      if (this.#o.clock.monotonicMs() < hold) return;
+      this.#holds.delete(dest);
+    }
+    const link = mesh.via(dest);
+    if (st && link === st.link && link.open) return;
+    if (st) this.#clear(dest);
+    if (!link || !link.open) return;
+    const attempt = (this.#attempts.get(dest) ?? -1) + 1;
+    this.#attempts.set(dest, attempt);
+    this.#peers.set(dest, this.#state(link, true, attempt, mesh.acking(dest)));
+    this.flush(dest);
+  }
+
+  /**
+   * A relay reported `dest` unreachable (ROUTE_UNREACHABLE): what was in flight stays queued;
+   * the destination is tried again after a short pause or as soon as routes change.
+   */
+  unreachable(dest: string): void {
+    const st = this.#peers.get(dest);
+    if (!st?.mesh) return;
+    this.#clear(dest);
+    this.#holds.set(dest, this.#o.clock.monotonicMs() + this.#o.unreachableHoldMs);
+  }
+
+  /** Whether `dest` is served through the mesh right now (and through which neighbour). */
+  meshVia(dest: string): string | null {
+    const st = this.#peers.get(dest);
+    return st?.mesh ? st.link.nodeId : null;
   }
 
   /** True when `nodeId` acknowledges deliveries (null while unknown). */
@@ -286,14 +418,23 @@ export class Outbox {
           }
         }
         try {
-          st.link.send({
-            type: m.msgType,
-            payload: m.payload,
-            msgId: m.msgId,
-            destination: nodeId,
-            priority: m.priority as Priority,
-            ttl: USER_MESSAGE_TTL,
-          });
+          st.link.send(
+            st.mesh
+              ? this.#o.mesh!.frame(nodeId, {
+                msgId: m.msgId,
+                msgType: m.msgType,
+                payload: m.payload,
+                priority: m.priority as Priority,
+              }, st.attempt)
+              : {
+                type: m.msgType,
+                payload: m.payload,
+                msgId: m.msgId,
+                destination: nodeId,
+                priority: m.priority as Priority,
+                ttl: USER_MESSAGE_TTL,
+              },
+          );
         } catch (e) {
           this.#o.log.debug("send failed; message stays queued", {
             peer: nodeId,
@@ -325,7 +466,7 @@ export class Outbox {
         );
         this.#delivered(nodeId, st, [...st.inflight.keys()]);
         this.flush(nodeId);
-      }, this.#o.ackProbeMs);
+      }, st.mesh ? this.#o.meshAckProbeMs : this.#o.ackProbeMs);
     }
   }
 
@@ -346,12 +487,16 @@ export class Outbox {
       st.inflight.clear();
       st.lastId = 0;
       st.lastProgressMs = now;
+      if (st.mesh) {
+        st.attempt = (this.#attempts.get(nodeId) ?? st.attempt) + 1;
+        this.#attempts.set(nodeId, st.attempt);
+      }
       this.flush(nodeId);
     }
   }
 
   /** Stop timers (shutdown). */
   close(): void {
-    for (const id of [...this.#peers.keys()]) this.linkDown(id);
+    for (const id of [...this.#peers.keys()]) this.#clear(id);
   }
 }

@@ -5,10 +5,11 @@
  * control (PING/PONG/GOODBYE/REKEY) is handled here, everything else goes up.
  */
 import type { Logger } from "../lib/log.ts";
-import type { InboundMessage, OutboundMessage } from "../lib/wire/session.ts";
+import type { InboundMessage, OpenResult, OutboundMessage } from "../lib/wire/session.ts";
 import { goodbyeMessage, pingMessage, pongMessage } from "../lib/wire/v09/control.ts";
 import type { PeerInfo } from "../lib/wire/v09/handshake_types.ts";
-import type { V09Session } from "../lib/wire/v09/session.ts";
+import type { PreOpened, V09Session } from "../lib/wire/v09/session.ts";
+import type { OpenPool } from "./open_pool.ts";
 import type { Conn } from "./transport/transport.ts";
 
 /** Callbacks of a link. */
@@ -22,6 +23,18 @@ export interface PeerLinkHandlers {
   /** Inbound rate limit, asked before each frame is decrypted; false drops the frame. */
   admitFrame?: (link: PeerLink) => boolean;
 }
+
+/** Optional machinery of a link. */
+export interface PeerLinkOptions {
+  /**
+   * Workers that verify and decrypt inbound frames off the event loop (one pool per node).
+   * Delivery order, the replay guard and every check stay exactly as without it.
+   */
+  openPool?: OpenPool;
+}
+
+/** Most frames sent to a worker in one message. */
+const MAX_BATCH = 64;
 
 /** Per-link counters for the API. */
 export interface LinkStats {
@@ -55,8 +68,9 @@ export class PeerLink {
     readonly peer: PeerInfo,
     readonly handlers: PeerLinkHandlers = {},
     readonly log?: Logger,
+    readonly options: PeerLinkOptions = {},
   ) {
-    this.done = this.#loop();
+    this.done = options.openPool ? this.#pooledLoop(options.openPool) : this.#loop();
   }
 
   get nodeId(): string {
@@ -146,50 +160,134 @@ export class PeerLink {
         reason = await this.conn.closed;
         break;
       }
-      if (typeof raw === "string") {
-        this.log?.debug("text message after the handshake ignored", { peer: this.peer.nodeId });
-        continue;
-      }
-      this.stats.bytesReceived += raw.length;
-      if (this.handlers.admitFrame && !this.handlers.admitFrame(this)) {
-        this.stats.rejected++;
-        continue;
-      }
-      const r = this.session.open(raw);
-      if (!r.ok) {
-        this.stats.rejected++;
-        this.handlers.onReject?.(r.error.code, r.error.message, this);
-        continue;
-      }
-      for (const f of r.send) {
-        try {
-          this.conn.send(f);
-        } catch { /* closed meanwhile */ }
-      }
-      this.stats.framesReceived++;
-      this.stats.lastSeen = Date.now();
-      const m = r.message;
-      if (m.type === "PING") {
-        try {
-          this.send({ ...pongMessage(this.session.localNodeId), msgId: m.msgId });
-        } catch { /* closed */ }
-      } else if (m.type === "PONG") {
-        const p = this.#pings.get(m.msgId);
-        if (p) {
-          this.#pings.delete(m.msgId);
-          this.stats.rttMs = performance.now() - p.t0;
-          p.resolve(this.stats.rttMs);
-        }
-      } else if (m.type === "GOODBYE") {
+      if (!this.#admit(raw)) continue;
+      if (this.#deliver(this.session.open(raw))) {
         reason = "peer said goodbye";
-        this.close(reason);
         break;
-      } else if (m.type === "REKEY_REQUEST" || m.type === "REKEY_RESPONSE") {
-        // handled inside the session (its reply, if any, was in r.send)
-      } else {
-        this.handlers.onMessage?.(m, this);
       }
     }
+    return this.#finish(reason);
+  }
+
+  /**
+   * The receive loop with an open pool: frames are admitted in arrival order and sent to the
+   * workers in batches (a batch leaves as soon as a worker slot is free, so an idle link adds
+   * no batching delay); results complete strictly in arrival order through
+   * `session.openPreOpened`, which keeps every stateful check on this thread.
+   */
+  async #pooledLoop(pool: OpenPool): Promise<string> {
+    const maxInFlight = 2 * pool.size;
+    let waiting: Uint8Array[] = [];
+    const batches: { frames: Uint8Array[]; results: Promise<PreOpened[] | null> }[] = [];
+    const signal: { wake: (() => void) | null } = { wake: null };
+    let readerDone = false;
+    let stop = false;
+    const dispatch = () => {
+      while (!stop && waiting.length && batches.length < maxInFlight) {
+        const frames = waiting.length > MAX_BATCH ? waiting.splice(0, MAX_BATCH) : waiting;
+        if (frames === waiting) waiting = [];
+        let results: Promise<PreOpened[] | null>;
+        try {
+          results = pool.preOpen(this.session.preOpenContext(), frames).catch(() => null);
+        } catch {
+          results = Promise.resolve(null); // session closed: `open` reports it per frame
+        }
+        batches.push({ frames, results });
+      }
+      signal.wake?.();
+    };
+    const reader = (async () => {
+      let reason = "closed";
+      while (!stop) {
+        const raw = await this.conn.recv();
+        if (raw === null) {
+          reason = await this.conn.closed;
+          break;
+        }
+        if (!this.#admit(raw)) continue;
+        waiting.push(raw);
+        if (batches.length < maxInFlight) dispatch();
+      }
+      readerDone = true;
+      signal.wake?.();
+      return reason;
+    })();
+    let goodbye = false;
+    while (!goodbye) {
+      if (!batches.length) {
+        if (readerDone) break;
+        await new Promise<void>((r) => signal.wake = r);
+        signal.wake = null;
+        continue;
+      }
+      const { frames, results } = batches[0];
+      const pre = await results;
+      batches.shift();
+      dispatch();
+      for (let i = 0; i < frames.length && !goodbye; i++) {
+        const r = pre
+          ? this.session.openPreOpened(frames[i], pre[i])
+          : this.session.open(frames[i]);
+        goodbye = this.#deliver(r);
+      }
+    }
+    stop = true;
+    const reason = goodbye ? "peer said goodbye" : await reader;
+    return this.#finish(reason);
+  }
+
+  /** Count a received message; false when it is not a frame to open (text, or over the rate limit). */
+  #admit(raw: string | Uint8Array): raw is Uint8Array {
+    if (typeof raw === "string") {
+      this.log?.debug("text message after the handshake ignored", { peer: this.peer.nodeId });
+      return false;
+    }
+    this.stats.bytesReceived += raw.length;
+    if (this.handlers.admitFrame && !this.handlers.admitFrame(this)) {
+      this.stats.rejected++;
+      return false;
+    }
+    return true;
+  }
+
+  /** Act on one opened frame; returns true when the peer said GOODBYE (the link is closed). */
+  #deliver(r: OpenResult): boolean {
+    if (!r.ok) {
+      this.stats.rejected++;
+      this.handlers.onReject?.(r.error.code, r.error.message, this);
+      return false;
+    }
+    for (const f of r.send) {
+      try {
+        this.conn.send(f);
+      } catch { /* closed meanwhile */ }
+    }
+    this.stats.framesReceived++;
+    this.stats.lastSeen = Date.now();
+    const m = r.message;
+    if (m.type === "PING") {
+      try {
+        this.send({ ...pongMessage(this.session.localNodeId), msgId: m.msgId });
+      } catch { /* closed */ }
+    } else if (m.type === "PONG") {
+      const p = this.#pings.get(m.msgId);
+      if (p) {
+        this.#pings.delete(m.msgId);
+        this.stats.rttMs = performance.now() - p.t0;
+        p.resolve(this.stats.rttMs);
+      }
+    } else if (m.type === "GOODBYE") {
+      this.close("peer said goodbye");
+      return true;
+    } else if (m.type === "REKEY_REQUEST" || m.type === "REKEY_RESPONSE") {
+      // handled inside the session (its reply, if any, was in r.send)
+    } else {
+      this.handlers.onMessage?.(m, this);
+    }
+    return false;
+  }
+
+  #finish(reason: string): string {
     this.#closed = true;
     this.session.close();
     this.handlers.onClose?.(reason, this);

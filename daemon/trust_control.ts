@@ -2,8 +2,10 @@
  * Trust on a running daemon: the same operations as `ironmesh trust` on the files, served
  * over the control socket (`trust.*` methods) on the daemon's open trust store, so changes
  * take effect live: promoting a peer releases its held messages, blocking drops them,
- * revoking or forgetting a peer closes its link.
+ * revoking or forgetting a peer closes its link; `trust.revoke` with `broadcast` also sends
+ * the signed revocation through the mesh.
  */
+import { ExitCode, IronMeshError } from "../lib/errors.ts";
 import type { TrustEvent, TrustState } from "../lib/trust/records.ts";
 import { type ChangeEnv, StoreTrustBackend, type TrustOpResult } from "../lib/trust/backend.ts";
 import { requireTrustState } from "../lib/trust/records.ts";
@@ -69,10 +71,31 @@ export function registerTrustMethods(server: ControlServer, node: MeshNode): Sto
       }),
     );
   });
-  server.handle(
-    "trust.revoke",
-    async (p) => afterChange(node, await b.revoke(id(p), optionalString(p, "reason") ?? "")),
-  );
+  server.handle("trust.revoke", async (p) => {
+    const reason = optionalString(p, "reason") ?? "";
+    const broadcast = optionalBool(p, "broadcast") ?? false;
+    if (broadcast && !node.mesh.routingEnabled) {
+      throw new IronMeshError(
+        "MESH_DISABLED",
+        "cannot broadcast a revocation: mesh routing is off on this daemon",
+        "restart it without --mesh-routing off, or revoke locally (without --broadcast)",
+        ExitCode.USAGE,
+      );
+    }
+    const r = afterChange(node, await b.revoke(id(p), reason));
+    if (!broadcast) return r;
+    // A signed REVOCATION to every neighbour; it spreads through the mesh to nodes pinning us.
+    const target = r.nodeIds[0];
+    const peers = node.mesh.sendRevocation(target, reason);
+    return {
+      ...r,
+      events: [...r.events, {
+        event: "REVOCATION_BROADCAST",
+        details: { target_node_id: target, peers },
+      }],
+      broadcast: { peers },
+    };
+  });
   server.handle(
     "trust.clearRevocation",
     async (p) => afterChange(node, await b.clearRevocation(id(p))),

@@ -12,11 +12,15 @@ import { GLOBAL_HELP } from "../subcommand.ts";
 const SEND_HELP = `ironmesh send — send a message to a peer
 
 Usage: ironmesh send <peer> <text | @file | -> [--wait] [--timeout S] [--priority P] [--type T]
+       ironmesh send --cap PATTERN [--strategy S] <text | @file | -> [flags]
 
-<peer> is a name, a node id or a unique prefix of either. The message is committed to the
-daemon's queue before this returns (it survives a crash) and is delivered as soon as the
-peer is online; the message id is printed.
+<peer> is a name, a node id or a unique prefix of either (a node met only through the mesh is
+named by its node id). The message is committed to the daemon's queue before this returns (it
+survives a crash) and is delivered as soon as the peer is reachable, directly or through
+relays (then sealed end to end: relays cannot read it); the message id is printed.
 
+  --cap PATTERN   send to the node(s) offering a capability matching the glob (see 'ironmesh caps')
+  --strategy S    with --cap: first (nearest, default) | random | all (one message id per node)
   --wait          wait until the peer acknowledges delivery (exit 11 on timeout; the message stays queued)
   --timeout S     with --wait, give up waiting after S seconds (default 30)
   --priority P    LOW | NORMAL (default) | HIGH | CRITICAL (the queue evicts low priority first)
@@ -26,6 +30,8 @@ Examples:
   ironmesh send lab-2 "hello from lab-1"
   ironmesh send 3fa4 @report.json --wait
   echo '{"prompt":"hi"}' | ironmesh send gpu-box - --type REQ
+  ironmesh send --cap 'llm:*' "summarise the logs" --wait
+  ironmesh send --cap 'gpu:*' --strategy all @job.json
 
 ${GLOBAL_HELP}`;
 
@@ -72,10 +78,25 @@ async function send(argv: string[]): Promise<number> {
     timeout: { type: "string" },
     priority: { type: "string" },
     type: { type: "string" },
+    cap: { type: "string" },
+    strategy: { type: "string" },
   }, "send");
   if (values.help) return console.log(SEND_HELP), 0;
-  if (positionals.length !== 2) {
+  const cap = values.cap;
+  if (cap !== undefined) {
+    if (positionals.length !== 1) {
+      throw usageError("with --cap, send needs only the message (no peer)", "send");
+    }
+    if (!cap.trim()) throw usageError("--cap needs a capability pattern, e.g. 'llm:*'", "send");
+  } else if (positionals.length !== 2) {
     throw usageError("send needs a peer and a message (text, @file or - for stdin)", "send");
+  }
+  const strategy = values.strategy ?? "first";
+  if (values.strategy !== undefined && cap === undefined) {
+    throw usageError("--strategy goes with --cap", "send");
+  }
+  if (!["first", "random", "all"].includes(strategy)) {
+    throw usageError(`--strategy must be first, random or all, got '${strategy}'`, "send");
   }
   const ctx = makeContext(values, "send");
   const timeout = intFlag(values.timeout, "timeout", 30, 1, 3600, "send");
@@ -90,12 +111,13 @@ async function send(argv: string[]): Promise<number> {
   if (!["MSG", "REQ", "RESP"].includes(type)) {
     throw usageError(`--type must be MSG, REQ or RESP, got '${type}'`, "send");
   }
-  const body = await readPayload(positionals[1]);
+  const body = await readPayload(positionals[positionals.length - 1]);
+  type Sent = { msg_id: string; to: string; status: string };
   const r = await withDaemon(
     ctx,
     (c) =>
-      c.call<{ msg_id: string; to: string; status: string }>("send", {
-        to: positionals[0],
+      c.call<Sent & { sent?: Sent[] }>("send", {
+        ...(cap !== undefined ? { cap, strategy } : { to: positionals[0] }),
         ...body,
         priority,
         type,
@@ -103,9 +125,12 @@ async function send(argv: string[]): Promise<number> {
         timeout_ms: timeout * 1000,
       }, { timeoutMs: (timeout + 10) * 1000 }),
   );
+  const all = r.sent ?? [r];
   if (ctx.json) ctx.out.result({ ok: true, ...r });
-  else console.log(r.msg_id);
-  if (!ctx.json && values["log-level"] === "debug") console.error(`${r.status} → ${r.to}`);
+  else for (const s of all) console.log(s.msg_id);
+  if (!ctx.json && values["log-level"] === "debug") {
+    for (const s of all) console.error(`${s.status} → ${s.to}`);
+  }
   return 0;
 }
 

@@ -20,7 +20,7 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { type Context, makeContext } from "../context.ts";
 import { columns, fmtTime, isoTime, positionalArgs, safeText } from "../format.ts";
-import { withTrustBackend } from "../trust_backend.ts";
+import { DaemonTrustBackend, withTrustBackend } from "../trust_backend.ts";
 import { color } from "../output.ts";
 import { GLOBAL_HELP, splitSubcommand } from "../subcommand.ts";
 import {
@@ -42,7 +42,7 @@ Usage:
   ironmesh trust list [--show-caps] [--state S]
   ironmesh trust set-state <id> <state>
   ironmesh trust pin <node-id> <pubkey-b64> [--name N] [--state S]
-  ironmesh trust revoke <id> [--reason R]
+  ironmesh trust revoke <id> [--reason R] [--broadcast]
   ironmesh trust clear-revocation <id>
   ironmesh trust forget <id>
   ironmesh trust list-revoked
@@ -141,9 +141,11 @@ Examples:
 ${GLOBAL_HELP}`,
   revoke: `ironmesh trust revoke — revoke a peer on this node
 
-Usage: ironmesh trust revoke <id> [--reason R] [--passphrase-file FILE]
+Usage: ironmesh trust revoke <id> [--reason R] [--broadcast] [--passphrase-file FILE]
 
-  --reason R   why (kept in the trust store and the audit log)
+  --reason R    why (kept in the trust store and the audit log)
+  --broadcast   also send a signed REVOCATION to every peer (needs the running daemon); it
+                spreads through the mesh, and every node that pins this node applies it once
 ${PASS_HELP}
 
 The pin is dropped and the node is refused at the handshake (HS_REVOKED) until
@@ -154,6 +156,7 @@ be revoked too. Audited as PEER_REVOKED_LOCAL.
 Examples:
   ironmesh trust revoke mallory --reason "key compromised"
   ironmesh trust revoke c30a763f --json
+  ironmesh trust revoke mallory --reason "laptop stolen" --broadcast
 
 ${GLOBAL_HELP}`,
   "clear-revocation": `ironmesh trust clear-revocation — undo a revocation
@@ -587,10 +590,22 @@ const revoke = (argv: string[]) =>
   change(
     argv,
     "revoke",
-    { reason: { type: "string" } },
+    { reason: { type: "string" }, broadcast: { type: "boolean" } },
     ["id"],
     "revoked",
-    (b, [id], v) => b.revoke(id, typeof v.reason === "string" ? v.reason : ""),
+    (b, [id], v) => {
+      const reason = typeof v.reason === "string" ? v.reason : "";
+      if (v.broadcast !== true) return b.revoke(id, reason);
+      if (!(b instanceof DaemonTrustBackend)) {
+        throw new IronMeshError(
+          "NO_DAEMON",
+          "--broadcast needs the running daemon (it sends the revocation to its peers)",
+          "start 'ironmesh run' on this state directory, or revoke locally without --broadcast",
+          ExitCode.USAGE,
+        );
+      }
+      return b.client.call<TrustOpResult>("trust.revoke", { id, reason, broadcast: true });
+    },
   );
 
 const clearRevocation = (argv: string[]) =>

@@ -1,6 +1,8 @@
 /**
- * WebSocket transport: server on `Deno.serve` (ws://, or wss:// with a cert and key),
- * client on `WebSocket` (wss:// trusting a pinned CA/cert through Deno.createHttpClient).
+ * WebSocket transport: server on `Deno.serve` (ws://, or wss:// with a cert and key); client by
+ * default on our TCP_NODELAY dialer (`ws_client.ts`, both ws:// and wss://, trusting a pinned
+ * CA/cert when given), or on Deno's built-in `WebSocket` (`client: "web"`), which stalls ~44 ms
+ * per request/response once a message exceeds ~1.3 KB (Nagle + delayed ACK).
  * Peer identity never comes from TLS: it comes from the Ed25519 handshake.
  */
 import {
@@ -13,6 +15,7 @@ import {
   type Transport,
   type WireMessage,
 } from "./transport.ts";
+import { dialNoDelay } from "./ws_client.ts";
 
 /** TLS material for the server side. */
 export interface ServerTls {
@@ -26,6 +29,11 @@ export interface WebSocketTransportOptions {
   tls?: ServerTls;
   /** PEM CA certificates (or a pinned self-signed cert) trusted for outbound wss://. */
   caCerts?: string[];
+  /**
+   * Outbound client: `nodelay` (default; TCP_NODELAY socket, see ws_client.ts) or `web` (Deno's
+   * built-in WebSocket: kept as the benchmark baseline and as a fallback).
+   */
+  client?: "nodelay" | "web";
 }
 
 class WsConn implements Conn {
@@ -101,7 +109,9 @@ export class WebSocketTransport implements Transport {
   #client?: Deno.HttpClient;
 
   constructor(readonly opts: WebSocketTransportOptions = {}) {
-    if (opts.caCerts?.length) this.#client = Deno.createHttpClient({ caCerts: opts.caCerts });
+    if (opts.caCerts?.length && opts.client === "web") {
+      this.#client = Deno.createHttpClient({ caCerts: opts.caCerts });
+    }
   }
 
   listen(lo: ListenOptions): Promise<Listener> {
@@ -139,6 +149,12 @@ export class WebSocketTransport implements Transport {
   dial(address: string, opts: DialOptions = {}): Promise<Conn> {
     const url = /^wss?:\/\//.test(address) ? address : `ws://${address}/`;
     const kind = url.startsWith("wss:") ? "wss" : "ws";
+    if (this.opts.client !== "web") {
+      return dialNoDelay(url, {
+        timeoutMs: opts.timeoutMs,
+        caCerts: kind === "wss" && this.opts.caCerts?.length ? this.opts.caCerts : undefined,
+      });
+    }
     return new Promise((resolve, reject) => {
       let ws: WebSocket;
       try {

@@ -23,8 +23,9 @@ import {
   verify as nodeVerify,
 } from "node:crypto";
 import { InvalidKeyError } from "../../errors.ts";
-import { sha256, signDetached, sodium, toB64Url, verifyDetached } from "../../crypto/sodium.ts";
-import { encodeEnvelope, type Envelope, parseEnvelope } from "./envelope.ts";
+import { signDetached, sodium, toB64Url, verifyDetached } from "../../crypto/sodium.ts";
+import { type Envelope, envelopeJson, parseEnvelopeText } from "./envelope.ts";
+import { openBox, openBoxText, sealText, sha256Prefix8Into } from "./frame_box.ts";
 import { FrameError, FrameErrorCode } from "./errors.ts";
 import { verifyInnerSourceSignature } from "./inner_source.ts";
 
@@ -154,7 +155,9 @@ export function priorityFlags(priority: string): number {
 
 /** `SHA-256(UTF-8 msg_id)[0..8]`. */
 export function msgIdHash(msgId: string): Uint8Array {
-  return sha256(new TextEncoder().encode(msgId)).subarray(0, 8);
+  const out = new Uint8Array(8);
+  sha256Prefix8Into(msgId, out, 0);
+  return out;
 }
 
 /** Header timestamp: Python `int(timestamp * 1000)` (truncation). */
@@ -209,31 +212,39 @@ export function encodeFrame(env: Envelope, opts: EncodeFrameOptions): Uint8Array
   if (!Number.isSafeInteger(tsMs) || tsMs < 0) {
     throw new RangeError(`timestamp ${env.timestamp} cannot be written in the header`);
   }
-  const plaintext = encodeEnvelope(env);
-  const n = NONCE_SIZE + TAG_SIZE + plaintext.length;
-  const limit = opts.signer ? MAX_SIGNED_CIPHERTEXT : MAX_FRAME_BYTES;
-  if (n > limit) {
-    throw new FrameError(
+  const signed = opts.signer !== null;
+  const limit = signed ? MAX_SIGNED_CIPHERTEXT : MAX_FRAME_BYTES;
+  const tooLarge = (n: number) =>
+    new FrameError(
       FrameErrorCode.TOO_LARGE,
       `Encrypted frame payload ${n} bytes exceeds the ${limit}-byte limit`,
     );
+  const text = envelopeJson(env);
+  // UTF-8 never has fewer bytes than UTF-16 units (and the envelope is ASCII): refuse before the
+  // text takes room on libsodium's heap, which never shrinks.
+  if (NONCE_SIZE + TAG_SIZE + text.length > limit) {
+    throw tooLarge(NONCE_SIZE + TAG_SIZE + text.length);
   }
-  const boxed = sodium.crypto_secretbox_easy(plaintext, opts.nonce, opts.key);
-  const out = new Uint8Array(HEADER_SIZE + n + (opts.signer ? SIGNATURE_SIZE : 0));
-  const view = new DataView(out.buffer);
-  out[0] = 0xe7;
-  out[1] = 0xf6;
-  out[2] = opts.version ?? FRAME_VERSION;
-  out[3] = priorityFlags(env.priority) | FLAG_ENCRYPTED | (opts.signer ? FLAG_SIGNED : 0);
-  writeU64(view, 4, env.sequence);
-  writeU64(view, 12, tsMs);
-  out.set(msgIdHash(env.msgId), 20);
-  view.setUint32(28, n, false);
-  out.set(opts.nonce, HEADER_SIZE);
-  out.set(boxed, HEADER_SIZE + NONCE_SIZE);
+  // The envelope text goes straight onto libsodium's heap; `place` sizes the frame from it.
+  const out = sealText(text, opts.nonce, opts.key, (boxLength) => {
+    const n = NONCE_SIZE + boxLength;
+    if (n > limit) throw tooLarge(n);
+    const frame = new Uint8Array(HEADER_SIZE + n + (signed ? SIGNATURE_SIZE : 0));
+    const view = new DataView(frame.buffer);
+    frame[0] = 0xe7;
+    frame[1] = 0xf6;
+    frame[2] = opts.version ?? FRAME_VERSION;
+    frame[3] = priorityFlags(env.priority) | FLAG_ENCRYPTED | (signed ? FLAG_SIGNED : 0);
+    writeU64(view, 4, env.sequence);
+    writeU64(view, 12, tsMs);
+    sha256Prefix8Into(env.msgId, frame, 20);
+    view.setUint32(28, n, false);
+    frame.set(opts.nonce, HEADER_SIZE);
+    return { out: frame, offset: HEADER_SIZE + NONCE_SIZE };
+  });
   if (opts.signer) {
-    const sig = opts.signer.sign(out.subarray(HEADER_SIZE, HEADER_SIZE + n));
-    out.set(sig, HEADER_SIZE + n);
+    const end = out.length - SIGNATURE_SIZE;
+    out.set(opts.signer.sign(out.subarray(HEADER_SIZE, end)), end);
   }
   return out;
 }
@@ -353,14 +364,26 @@ export function verifyFrameSignature(raw: RawFrame, verifier: Ed25519Verifier | 
 export function decryptFrame(raw: RawFrame, key: Uint8Array): Uint8Array | null {
   const c = raw.ciphertext;
   if (c.length < NONCE_SIZE + TAG_SIZE || key.length !== 32) return null;
+  return openBox(c, key);
+}
+
+/** The envelope text inside a frame: the SecretBox opened and decoded as strict UTF-8. */
+export type DecryptedText =
+  | { ok: true; text: string }
+  /** `decrypt`: the box does not authenticate with this key; `utf8`: it does, but is not UTF-8. */
+  | { ok: false; reason: "decrypt" | "utf8" };
+
+/** Open the SecretBox with one key straight to the envelope text (no intermediate copy). */
+export function decryptFrameText(raw: RawFrame, key: Uint8Array): DecryptedText {
+  const c = raw.ciphertext;
+  if (c.length < NONCE_SIZE + TAG_SIZE || key.length !== 32) {
+    return { ok: false, reason: "decrypt" };
+  }
   try {
-    return sodium.crypto_secretbox_open_easy(
-      c.subarray(NONCE_SIZE),
-      c.subarray(0, NONCE_SIZE),
-      key,
-    );
+    const text = openBoxText(c, key);
+    return text === null ? { ok: false, reason: "decrypt" } : { ok: true, text };
   } catch {
-    return null;
+    return { ok: false, reason: "utf8" };
   }
 }
 
@@ -430,10 +453,10 @@ export function decodeFrame(data: Uint8Array, opts: DecodeFrameOptions): Decoded
 /** Envelope parsing and the checks after decryption (shared with the session). */
 export function finishDecode(
   raw: RawFrame,
-  plaintext: Uint8Array,
+  plaintext: Uint8Array | string,
   opts: Omit<DecodeFrameOptions, "key" | "verifier">,
 ): DecodedFrame {
-  const envelope = parseEnvelope(plaintext, {
+  const envelope = parseEnvelopeText(plaintext, {
     requireTimestamp: opts.requireTimestamp,
     now: opts.now,
   });

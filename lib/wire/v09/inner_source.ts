@@ -123,6 +123,11 @@ export interface InnerSourcePolicyOptions {
    * signature does not, flagged `labelMismatch` (default false: drop, as the reference does).
    */
   labelFallback?: boolean;
+  /**
+   * The signature was already checked against the key `lookup` returns for the source (e.g. in
+   * a worker, `preOpenFrame`): use this result instead of verifying again.
+   */
+  precomputedValid?: boolean;
 }
 
 /**
@@ -147,8 +152,12 @@ export function evaluateInnerSource(
         reason: "unknown-source",
       };
     }
-    const sig = { ...frame, signature: frame.signature, scheme: frame.scheme };
-    if (verifyInnerSourceSignature(sig, verifier, opts.allowV1 ?? false)) {
+    const valid = opts.precomputedValid ?? verifyInnerSourceSignature(
+      { ...frame, signature: frame.signature, scheme: frame.scheme },
+      verifier,
+      opts.allowV1 ?? false,
+    );
+    if (valid) {
       return { accept: true, authenticated: true };
     }
     if (direct && opts.labelFallback) {

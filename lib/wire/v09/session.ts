@@ -21,11 +21,11 @@ import {
   rekeyResponseMessage,
   uuid4FromBytes,
 } from "./control.ts";
-import type { Envelope } from "./envelope.ts";
+import { type Envelope, hasFloatIntField, notUtf8 } from "./envelope.ts";
 import { FrameError, FrameErrorCode } from "./errors.ts";
 import {
   DECRYPT_FAILED_MESSAGE,
-  decryptFrame,
+  decryptFrameText,
   type Ed25519Signer,
   type Ed25519Verifier,
   encodeFrame,
@@ -37,7 +37,13 @@ import {
   sodiumVerifier,
   verifyFrameSignature,
 } from "./frame.ts";
-import { evaluateInnerSource, signInnerSourceV2, SOURCE_SIG_SCHEME_V2 } from "./inner_source.ts";
+import {
+  evaluateInnerSource,
+  signInnerSourceV2,
+  SOURCE_SIG_REQUIRED_TYPES,
+  SOURCE_SIG_SCHEME_V2,
+  verifyInnerSourceSignature,
+} from "./inner_source.ts";
 
 /** Profile name of this wire protocol. */
 export const PROFILE_V09 = "ironmesh/0.9";
@@ -117,6 +123,8 @@ export interface SessionCounters {
 
 interface PreviousEpoch {
   key: Uint8Array;
+  /** Generation of this key (see `PreOpenContext`). */
+  gen: number;
   replay: ReplayWindow;
   untilMs: number;
 }
@@ -141,6 +149,84 @@ function badMessage(message: string): FrameError {
   return new FrameError(FrameErrorCode.BAD_MESSAGE, message);
 }
 
+/** Keys and settings for `preOpenFrame` (from `V09Session.preOpenContext`). */
+export interface PreOpenContext {
+  /** Keys to try, in this order: the current one, then the retiring one (during its grace). */
+  keys: { gen: number; key: Uint8Array }[];
+  /** The peer's Ed25519 identity key: outer signatures, and inner ones of frames it originates. */
+  peerPublicKey: Uint8Array;
+  peerNodeId: string;
+  acceptVersion3: boolean;
+  allowInnerV1: boolean;
+}
+
+/**
+ * Result of `preOpenFrame` (structured-cloneable, for a worker to send back). `ok: false` means
+ * "let `open` decide" — its error texts and the rekey rules stay in one place.
+ */
+export type PreOpened =
+  | {
+    ok: true;
+    /** Generation of the key that opened the frame. */
+    gen: number;
+    /** The header sequence (the envelope's is already bound to it). */
+    sequence: number;
+    envelope: Envelope;
+    /** The inner signature's check against the peer's key, when the peer originated the frame. */
+    innerValid?: boolean;
+  }
+  | { ok: false };
+
+/**
+ * The stateless half of `V09Session.open`, for a worker: structure, outer signature (with
+ * `peer`, the verifier of `ctx.peerPublicKey`), decryption with the context's keys, envelope
+ * parsing and header binding, and — for MSG/REQ/RESP/CONV frames the peer originated — the
+ * inner source signature. Never throws; pure (no clock, no state).
+ */
+export function preOpenFrame(
+  bytes: Uint8Array,
+  ctx: PreOpenContext,
+  peer: Ed25519Verifier,
+): PreOpened {
+  try {
+    const raw = parseFrame(bytes, { acceptVersion3: ctx.acceptVersion3 });
+    verifyFrameSignature(raw, peer);
+    for (const { gen, key } of ctx.keys) {
+      const plain = decryptFrameText(raw, key);
+      if (!plain.ok) {
+        if (plain.reason === "decrypt") continue;
+        return { ok: false };
+      }
+      // A float-written integer field takes the number-preserving parse, whose values do not
+      // survive structured cloning: leave such rare frames to `open`.
+      if (hasFloatIntField(plain.text)) return { ok: false };
+      const env = finishDecode(raw, plain.text, {}).envelope;
+      const pre: PreOpened = { ok: true, gen, sequence: raw.header.sequence, envelope: env };
+      if (
+        env.e2ePayload === undefined && env.sourceSignature !== undefined &&
+        env.source === ctx.peerNodeId && SOURCE_SIG_REQUIRED_TYPES.has(env.type)
+      ) {
+        pre.innerValid = verifyInnerSourceSignature(
+          {
+            source: env.source,
+            destination: env.destination,
+            msgId: env.msgId,
+            payload: env.payload,
+            signature: env.sourceSignature,
+            scheme: env.sourceSigScheme,
+          },
+          peer,
+          ctx.allowInnerV1,
+        );
+      }
+      return pre;
+    }
+    return { ok: false };
+  } catch {
+    return { ok: false };
+  }
+}
+
 /** An established ironmesh/0.9 session. */
 export class V09Session implements Session {
   readonly profile = PROFILE_V09;
@@ -161,6 +247,8 @@ export class V09Session implements Session {
   readonly #dedup: DedupCache | null;
   readonly #sourceCache = new Map<string, Ed25519Verifier>();
   #key: Uint8Array;
+  /** Generation of `#key`: 0 after the handshake, +1 per rekey. */
+  #gen = 0;
   #keyId: string;
   #replay: ReplayWindow;
   #prev: PreviousEpoch | null = null;
@@ -247,10 +335,10 @@ export class V09Session implements Session {
     const source = msg.source ?? this.localNodeId;
     const destination = msg.destination ?? "*";
     const payload = msg.payload ?? new Uint8Array(0);
-    const msgId = msg.msgId ?? toHex(this.#rng.bytes(16));
-    for (const [name, s] of [["msgId", msgId], ["source", source], ["destination", destination]]) {
-      if (!s.isWellFormed()) throw badMessage(`${name} contains a lone surrogate`);
-    }
+    const msgId = msg.msgId ?? this.#rng.bytes(16).toHex();
+    if (!msgId.isWellFormed()) throw badMessage("msgId contains a lone surrogate");
+    if (!source.isWellFormed()) throw badMessage("source contains a lone surrogate");
+    if (!destination.isWellFormed()) throw badMessage("destination contains a lone surrogate");
     const timestamp = msg.timestamp ?? this.#clock.now();
     const env: Envelope = {
       type: msg.type,
@@ -295,9 +383,53 @@ export class V09Session implements Session {
 
   /** Verify, decrypt and check one frame from the peer. Never throws for bad input. */
   open(bytes: Uint8Array): OpenResult {
+    return this.#counted(() => this.#open(bytes));
+  }
+
+  /**
+   * The keys and settings `preOpenFrame` needs to do the stateless half of `open` elsewhere
+   * (a worker). Holds copies of the session keys: the caller must wipe them when done.
+   */
+  preOpenContext(): PreOpenContext {
+    this.#assertOpen();
+    const keys = [{ gen: this.#gen, key: this.#key.slice() }];
+    const prev = this.#prev;
+    if (prev !== null && this.#clock.monotonicMs() < prev.untilMs) {
+      keys.push({ gen: prev.gen, key: prev.key.slice() });
+    }
+    return {
+      keys,
+      peerPublicKey: this.#peerVerifier.publicKey.slice(),
+      peerNodeId: this.peerNodeId,
+      acceptVersion3: this.#opts.acceptVersion3 ?? false,
+      allowInnerV1: this.#opts.allowInnerV1 ?? false,
+    };
+  }
+
+  /**
+   * `open` for a frame whose stateless half `preOpenFrame` already did (in order: call it for
+   * frames in the order they arrived). The result is exactly `open`'s: the replay guard, rekey
+   * grace, inner-source policy and dedup run here; when the pre-open failed, or used a key that
+   * is no longer current or in grace, the frame simply goes through `open`.
+   */
+  openPreOpened(bytes: Uint8Array, pre: PreOpened): OpenResult {
+    return this.#counted(() => {
+      if (!pre.ok) return this.#open(bytes);
+      let previousKey: boolean;
+      if (pre.gen === this.#gen) previousKey = false;
+      else if (
+        this.#prev !== null && pre.gen === this.#prev.gen &&
+        this.#clock.monotonicMs() < this.#prev.untilMs
+      ) previousKey = true;
+      else return this.#open(bytes);
+      return this.#accept(pre.sequence, pre.envelope, previousKey, pre.innerValid);
+    });
+  }
+
+  #counted(run: () => OpenResult): OpenResult {
     try {
       this.#assertOpen();
-      const result = this.#open(bytes);
+      const result = run();
       this.counters.opened++;
       return result;
     } catch (e) {
@@ -316,21 +448,34 @@ export class V09Session implements Session {
     const raw = parseFrame(bytes, { acceptVersion3: this.#opts.acceptVersion3 ?? false });
     verifyFrameSignature(raw, this.#peerVerifier);
     const monoNow = this.#clock.monotonicMs();
-    let plaintext = decryptFrame(raw, this.#key);
+    let plain = decryptFrameText(raw, this.#key);
     let previousKey = false;
-    if (plaintext === null && this.#prev !== null) {
+    if (!plain.ok && plain.reason === "decrypt" && this.#prev !== null) {
       if (monoNow < this.#prev.untilMs) {
-        plaintext = decryptFrame(raw, this.#prev.key);
-        previousKey = plaintext !== null;
+        plain = decryptFrameText(raw, this.#prev.key);
+        previousKey = plain.ok || plain.reason === "utf8";
       } else {
         this.#retirePrevious();
       }
     }
-    if (plaintext === null) throw new FrameError(FrameErrorCode.DECRYPT, DECRYPT_FAILED_MESSAGE);
-    const env = finishDecode(raw, plaintext, {}).envelope;
+    if (!plain.ok) {
+      if (plain.reason === "utf8") throw notUtf8();
+      throw new FrameError(FrameErrorCode.DECRYPT, DECRYPT_FAILED_MESSAGE);
+    }
+    const env = finishDecode(raw, plain.text, {}).envelope;
+    return this.#accept(raw.header.sequence, env, previousKey, undefined);
+  }
 
+  /** The stateful half of `open`: replay guard, rekey grace, inner-source policy, dedup. */
+  #accept(
+    sequence: number,
+    env: Envelope,
+    previousKey: boolean,
+    innerValid: boolean | undefined,
+  ): OpenResult {
+    const monoNow = this.#clock.monotonicMs();
     const window = previousKey ? this.#prev!.replay : this.#replay;
-    const rejection = window.check(raw.header.sequence, env.timestamp, this.#clock.now());
+    const rejection = window.check(sequence, env.timestamp, this.#clock.now());
     if (rejection) {
       const code = rejection.kind === "clock-skew"
         ? FrameErrorCode.CLOCK_SKEW
@@ -354,7 +499,7 @@ export class V09Session implements Session {
     let authenticated = env.source === this.peerNodeId;
     let e2ePending = false;
     if (env.e2ePayload === undefined) {
-      authenticated = this.#innerSource(env) || authenticated;
+      authenticated = this.#innerSource(env, innerValid) || authenticated;
     } else if (terminal) {
       const unseal = this.#opts.unsealE2e;
       if (unseal) {
@@ -408,8 +553,11 @@ export class V09Session implements Session {
     return notice === undefined ? { ok: true, message, send } : { ok: true, message, send, notice };
   }
 
-  /** Run the inner-source policy; throws on drop, returns whether the originator verified. */
-  #innerSource(env: Envelope): boolean {
+  /**
+   * Run the inner-source policy; throws on drop, returns whether the originator verified.
+   * `precomputed`: the signature's check against the peer's key, done by `preOpenFrame`.
+   */
+  #innerSource(env: Envelope, precomputed?: boolean): boolean {
     const decision = evaluateInnerSource(
       {
         type: env.type,
@@ -425,6 +573,7 @@ export class V09Session implements Session {
       {
         allowV1: this.#opts.allowInnerV1 ?? false,
         labelFallback: this.#opts.innerLabelFallback ?? false,
+        precomputedValid: env.source === this.peerNodeId ? precomputed : undefined,
       },
     );
     if (!decision.accept) {
@@ -552,10 +701,12 @@ export class V09Session implements Session {
     if (this.#prev !== null) wipe(this.#prev.key);
     this.#prev = {
       key: this.#key,
+      gen: this.#gen,
       replay: this.#replay.restore(this.#replay.snapshot()),
       untilMs: this.#clock.monotonicMs() + (this.#opts.rekeyGraceMs ?? REKEY_GRACE_MS),
     };
     this.#key = newKey;
+    this.#gen++;
     this.#keyId = keyIdOf(newKey);
     this.#replay = new ReplayWindow(this.#opts.replay);
     this.#nextSeq = 1;

@@ -36,10 +36,16 @@ async function connect(t: Transport, scheme = ""): Promise<Pair> {
 
 const transports: [string, () => Transport, string][] = [
   ["memory", () => new MemoryNetwork().transport(), ""],
-  ["websocket ws://", () => new WebSocketTransport(), ""],
+  ["websocket ws:// (TCP_NODELAY dialer, the default)", () => new WebSocketTransport(), ""],
   [
-    "websocket wss:// (pinned self-signed cert)",
+    "websocket wss:// (TCP_NODELAY dialer, pinned self-signed cert)",
     () => new WebSocketTransport({ tls: CERT, caCerts: [CERT.cert] }),
+    "wss://",
+  ],
+  ["websocket ws:// (Deno WebSocket client)", () => new WebSocketTransport({ client: "web" }), ""],
+  [
+    "websocket wss:// (Deno WebSocket client, pinned self-signed cert)",
+    () => new WebSocketTransport({ tls: CERT, caCerts: [CERT.cert], client: "web" }),
     "wss://",
   ],
 ];
@@ -102,25 +108,27 @@ for (const [name, make, scheme] of transports) {
   });
 }
 
-Deno.test("wss:// without the pinned certificate is refused (identity still comes from the handshake)", async () => {
-  const server = new WebSocketTransport({ tls: CERT });
-  const l = await server.listen({ hostname: "127.0.0.1", port: 0, onConn: () => {} });
-  await assertRejects(() =>
-    new WebSocketTransport().dial(`wss://127.0.0.1:${l.port}/`, { timeoutMs: 3000 })
-  );
-  // A plaintext client probing a TLS server, and a TLS client probing a plaintext server, both fail cleanly
-  // and the server keeps serving.
-  const plain = new WebSocketTransport();
-  const pl = await plain.listen({ hostname: "127.0.0.1", port: 0, onConn: (c) => c.send("ok") });
-  await assertRejects(() =>
-    new WebSocketTransport({ caCerts: [CERT.cert] }).dial(`wss://127.0.0.1:${pl.port}/`, {
-      timeoutMs: 3000,
-    })
-  );
-  const c = await plain.dial(`127.0.0.1:${pl.port}`);
-  assertEquals(await c.recv(2000), "ok");
-  c.close();
-  await c.closed;
-  await l.close();
-  await pl.close();
-});
+for (const client of ["nodelay", "web"] as const) {
+  Deno.test(`wss:// without the pinned certificate is refused (${client} client; identity still comes from the handshake)`, async () => {
+    const server = new WebSocketTransport({ tls: CERT });
+    const l = await server.listen({ hostname: "127.0.0.1", port: 0, onConn: () => {} });
+    await assertRejects(() =>
+      new WebSocketTransport({ client }).dial(`wss://127.0.0.1:${l.port}/`, { timeoutMs: 3000 })
+    );
+    // A plaintext client probing a TLS server, and a TLS client probing a plaintext server, both fail cleanly
+    // and the server keeps serving.
+    const plain = new WebSocketTransport();
+    const pl = await plain.listen({ hostname: "127.0.0.1", port: 0, onConn: (c) => c.send("ok") });
+    await assertRejects(() =>
+      new WebSocketTransport({ caCerts: [CERT.cert], client }).dial(`wss://127.0.0.1:${pl.port}/`, {
+        timeoutMs: 3000,
+      })
+    );
+    const c = await new WebSocketTransport({ client }).dial(`127.0.0.1:${pl.port}`);
+    assertEquals(await c.recv(2000), "ok");
+    c.close();
+    await c.closed;
+    await l.close();
+    await pl.close();
+  });
+}

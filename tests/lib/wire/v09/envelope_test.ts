@@ -4,6 +4,7 @@ import {
   b64DecodeStrict,
   encodeEnvelope,
   envelopeJson,
+  hasFloatIntField,
   parseEnvelope,
 } from "../../../../lib/wire/v09/envelope.ts";
 import { FrameError, FrameErrorCode } from "../../../../lib/wire/v09/errors.ts";
@@ -144,4 +145,39 @@ Deno.test('envelope: empty payload is written as "" and absent e2e_payload is om
   assertEquals(b64DecodeStrict(""), new Uint8Array(0));
   assertThrows(() => b64DecodeStrict("aGk=\n"), TypeError);
   assertThrows(() => b64DecodeStrict("aGl="), TypeError); // non-zero padding bits
+});
+
+Deno.test("hasFloatIntField agrees with the plain regex on short and long texts", () => {
+  const re = /"(?:sequence|ttl|retries)"\s*:\s*-?\d+[.eE]/;
+  const pad = "A".repeat(10_000);
+  for (
+    const body of [
+      '"sequence":1,"ttl":3',
+      '"sequence":1.0',
+      '"ttl" : -2e3',
+      '"retries":\t0.5',
+      '"x":"\\"ttl\\":1.0"',
+      '"sequence":12,"hops":["ttl"]',
+      '"ttl":3,"routing":{"ttl":1.5}',
+    ]
+  ) {
+    for (const text of [`{${body}}`, `{"payload":"${pad}",${body}}`]) {
+      assertEquals(hasFloatIntField(text), re.test(text), text.slice(-40));
+    }
+  }
+});
+
+Deno.test("b64DecodeStrict refuses whitespace anywhere, accepts canonical padding", () => {
+  assertEquals(b64DecodeStrict("QUJD"), new Uint8Array([65, 66, 67]));
+  assertEquals(b64DecodeStrict("QQ=="), new Uint8Array([65]));
+  assertEquals(b64DecodeStrict(""), new Uint8Array(0));
+  for (const bad of ["QUJD    ", "QU JD   ", "QQ==    ", " QQ=", "QUJ\nRA==", "QR==", "QQ="]) {
+    let threw = false;
+    try {
+      b64DecodeStrict(bad);
+    } catch {
+      threw = true;
+    }
+    assertEquals(threw, true, JSON.stringify(bad));
+  }
 });

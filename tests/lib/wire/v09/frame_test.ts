@@ -1,5 +1,11 @@
 import { assert, assertEquals, assertThrows } from "../../../support/assert.ts";
-import { fromHex, signDetached, toHex } from "../../../../lib/crypto/sodium.ts";
+import { fromHex, sha256, signDetached, sodium, toHex } from "../../../../lib/crypto/sodium.ts";
+import {
+  openBox,
+  openBoxText,
+  sealText,
+  sha256Prefix8Into,
+} from "../../../../lib/wire/v09/frame_box.ts";
 import { InvalidKeyError } from "../../../../lib/errors.ts";
 import {
   checkHeaderBinding,
@@ -354,3 +360,42 @@ Deno.test("signers: invalid keys are refused up front", () => {
   assertThrows(() => nodeSigner(wrongHalf), InvalidKeyError);
   assertThrows(() => sodiumSigner(alice.secretKey.subarray(0, 32)), InvalidKeyError);
 });
+
+Deno.test("frame_box: SecretBox on the wasm heap gives libsodium's bytes and wipes its scratch", () => {
+  const key = new Uint8Array(32).fill(5), nonce = new Uint8Array(24).fill(9);
+  for (const text of ["", '{"a":1}', "x".repeat(70_000), "naïve ✓ non-ASCII"]) {
+    const pt = new TextEncoder().encode(text);
+    const expected = sodium.crypto_secretbox_easy(pt, nonce, key);
+    const frame = sealText(text, nonce, key, (len) => {
+      assertEquals(len, pt.length + 16);
+      const out = new Uint8Array(len + 24);
+      out.set(nonce);
+      return { out, offset: 24 };
+    });
+    assertEquals(frame.subarray(24), expected);
+    assertEquals(openBoxText(frame, key), text);
+    assertEquals(openBox(frame, key), pt);
+    assertEquals(openBoxText(flipByte(frame, 30), key), null);
+  }
+  // A refusal from `place` leaves nothing behind and does not break the next call.
+  assertThrows(() =>
+    sealText("secret", nonce, key, () => {
+      throw new RangeError("too big");
+    })
+  );
+  const ok = sealText("ok", nonce, key, (len) => {
+    const out = new Uint8Array(24 + len);
+    out.set(nonce);
+    return { out, offset: 24 };
+  });
+  assertEquals(openBoxText(ok, key), "ok");
+  const h = new Uint8Array(8);
+  sha256Prefix8Into("msg-id ✓", h, 0);
+  assertEquals(h, sha256(new TextEncoder().encode("msg-id ✓")).subarray(0, 8));
+});
+
+function flipByte(b: Uint8Array, i: number): Uint8Array {
+  const c = b.slice();
+  c[i] ^= 1;
+  return c;
+}
