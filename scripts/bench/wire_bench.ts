@@ -7,7 +7,7 @@
  * sealed beforehand (both processes share the machine's cores, so one-way throughput is bounded
  * by the sum of sender and receiver CPU per message, see `deno task bench frame`).
  *
- * The sender keeps up to 4 MiB queued on the socket, yielding to the event loop after every 32
+ * The sender keeps up to 1 MiB queued on the socket, yielding to the event loop after every 32
  * messages through a MessageChannel (~20 µs; a `setTimeout(0)` costs ~2 ms per call here and used
  * to cap the raw baseline at ~29,000 msg/s; node:timers' setImmediate slows node:crypto signing
  * by ~40% for the rest of the process), and sleeps 1 ms while the queue is full.
@@ -27,7 +27,7 @@ import { fmt, median, printTable, quantile } from "./util.ts";
 const PEER = fileURLToPath(new URL("./wire_peer.ts", import.meta.url));
 /** Per-peer inbound rate for the bench (frames/s and burst), instead of the daemon's default. */
 const BENCH_PEER_RATE = 10_000_000;
-const HIGH_WATER = 4 << 20;
+const HIGH_WATER = 1 << 20;
 /** Workers of the receiver's OpenPool in the "+ open pool" measurements. */
 const POOL_WORKERS = 2;
 

@@ -62,15 +62,6 @@ for (const scheme of ["ws", "wss"] as const) {
   });
 }
 
-Deno.test("the Nagle check above would catch the stall: Deno's WebSocket client is slow here", {
-  ignore: Deno.env.get("IRONMESH_TEST_NAGLE_CONTROL") !== "1",
-}, async () => {
-  const p = await echoPair("ws", "web");
-  const ms = await roundTrips4k(p.client);
-  assert(ms >= 400, `expected the stall, got ${ms.toFixed(0)} ms`);
-  await p.close();
-});
-
 Deno.test("nodelay dialer: large binary and text messages arrive intact, in order", async () => {
   const p = await echoPair();
   const big = new Uint8Array(700_000);
