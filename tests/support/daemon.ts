@@ -14,6 +14,8 @@ export interface Daemon {
   name: string;
   port: number;
   stateDir: string;
+  /** The startup JSON (`dashboard_url`, `metrics_url`, `token_file` with `--gui`, …). */
+  info: Record<string, unknown>;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
   /** Send `signal` and wait for the exit code. */
@@ -102,7 +104,7 @@ export async function startDaemon(
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
-  let info: { node_id: string; listen: string } | null = null;
+  let info: { node_id: string; listen: string; [k: string]: unknown } | null = null;
   while (!info) {
     const left = deadline - Date.now();
     const r = await Promise.race([
@@ -131,6 +133,7 @@ export async function startDaemon(
     name,
     port,
     stateDir,
+    info,
     stderr: () => err,
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {
