@@ -16,6 +16,7 @@ import { trustCommand } from "./commands/trust.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { backupCommand, restoreCommand } from "./commands/backup.ts";
 import { doctorCommand } from "./commands/doctor.ts";
+import { mcpCommand } from "./commands/mcp.ts";
 import { Output } from "./output.ts";
 import { inWorker, serveArgon2 } from "../lib/crypto/argon2_isolated.ts";
 import { GLOBAL_HELP, splitSubcommand } from "./subcommand.ts";
@@ -34,6 +35,7 @@ const COMMANDS: Command[] = [
   doctorCommand,
   backupCommand,
   restoreCommand,
+  mcpCommand,
 ];
 
 function mainHelp(): string {

@@ -1,7 +1,8 @@
 /**
  * The daemon's methods on the control socket: `status`, `peers`, `send` (to a peer, or to the
- * nodes offering a capability), `caps`, `inbox`, `inbox.follow` (a stream). The trust methods
- * are registered by `trust_control.ts`.
+ * nodes offering a capability), `caps`, `caps.advertise` / `caps.withdraw` (change this node's
+ * own capabilities live), `inbox`, `inbox.follow` (a stream). The trust methods are registered
+ * by `trust_control.ts`.
  */
 import { fromB64, toB64 } from "../lib/crypto/sodium.ts";
 import { ExitCode, IronMeshError } from "../lib/errors.ts";
@@ -87,6 +88,22 @@ export function resolveTarget(node: MeshNode, arg: string): string {
   }
 }
 
+/** A capability as `ironmesh run --capability` takes it: NAMESPACE:NAME. */
+const CAPABILITY_RE = /^[A-Za-z0-9._-]{1,64}:[A-Za-z0-9._*-]{1,128}$/;
+
+function requireCapability(params: Record<string, unknown>): string {
+  const c = requireString(params, "capability").trim();
+  if (!CAPABILITY_RE.test(c)) {
+    throw new IronMeshError(
+      "BAD_CAPABILITY",
+      `a capability is NAMESPACE:NAME (letters, digits, '.', '_', '-'), got '${c}'`,
+      "for example llm:chat or tool:search",
+      ExitCode.BAD_INPUT,
+    );
+  }
+  return c;
+}
+
 /** Register the node's methods. */
 export function registerNodeMethods(server: ControlServer, node: MeshNode): void {
   server.handle("status", () => {
@@ -119,6 +136,20 @@ export function registerNodeMethods(server: ControlServer, node: MeshNode): void
       local: node.mesh.registry.localCapabilities(),
       capabilities: node.mesh.findCapabilities(pattern),
     };
+  });
+
+  server.handle("caps.advertise", (params) => {
+    const capability = requireCapability(params);
+    const local = node.mesh.registry.localCapabilities();
+    const changed = node.mesh.setLocalCapabilities([...local, capability]);
+    return { changed, capability, local: node.mesh.registry.localCapabilities() };
+  });
+
+  server.handle("caps.withdraw", (params) => {
+    const capability = requireCapability(params);
+    const local = node.mesh.registry.localCapabilities();
+    const changed = node.mesh.setLocalCapabilities(local.filter((c) => c !== capability));
+    return { changed, capability, local: node.mesh.registry.localCapabilities() };
   });
 
   server.handle("send", async (params, ctx) => {
