@@ -183,7 +183,8 @@ export class MeshRouter {
   readonly #localCaps: string[] | undefined;
   readonly #learned = new Map<string, CarriedKeys>();
   readonly #ackRoutes = new Map<string, AckRoute>();
-  #candidate: CarriedKeys | null = null;
+  /** The announce being checked, and its carried keys once parsed (only when needed). */
+  #candidate: { payload: Uint8Array; keys?: CarriedKeys | null } | null = null;
   #legacyKeys: E2eOpenKeys | null | undefined;
   #ownAnnounce: { payload: Uint8Array; atMs: number } | null = null;
   #nextCapMs = 0;
@@ -809,7 +810,11 @@ export class MeshRouter {
   #announceKey(id: string): Uint8Array | null {
     const k = this.keysOf(id);
     if (k) return k.ed25519;
-    const c = this.#candidate;
+    const cand = this.#candidate;
+    if (!cand) return null;
+    // Parsed (and its X25519 binding verified) only for an origin we have no key for yet.
+    if (cand.keys === undefined) cand.keys = carriedKeys(cand.payload);
+    const c = cand.keys;
     return c && c.origin === id && !this.#node.trust.isRevoked(id) ? c.ed25519 : null;
   }
 
@@ -832,7 +837,10 @@ export class MeshRouter {
 
   #onCapabilityAnnounce(m: InboundMessage, link: PeerLink): void {
     const node = this.#node;
-    this.#candidate = carriedKeys(m.payload);
+    // Its carried keys are parsed lazily: a duplicate (most announces a node receives) or one
+    // from an origin whose key we hold needs no parse and no binding check.
+    const cand: { payload: Uint8Array; keys?: CarriedKeys | null } = { payload: m.payload };
+    this.#candidate = cand;
     let r;
     try {
       r = this.registry.onAnnounce(link.nodeId, m.payload);
@@ -848,7 +856,7 @@ export class MeshRouter {
     }
     const origin = r.origin;
     if (r.relay) {
-      const c = carriedKeys(m.payload);
+      const c = cand.keys === undefined ? carriedKeys(m.payload) : cand.keys;
       if (c && c.origin === origin) this.#learn(c);
     }
     if (r.changed) {

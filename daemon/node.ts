@@ -482,6 +482,7 @@ export class MeshNode {
       onReject: (code, message, l) => {
         this.log.debug("frame rejected", { peer: l.nodeId, code, message });
         if (code === "FR_INNER_SIGNATURE") this.mesh?.onInnerSignatureReject(l, message);
+        else if (code === "FR_DUPLICATE") this.#reacknowledge(l, message);
       },
       admitFrame: (l) => this.#admitFrame(l),
     }, this.log);
@@ -523,6 +524,21 @@ export class MeshNode {
     this.outbox.linkUp(link);
     this.mesh.linkUp(link);
     return link;
+  }
+
+  /**
+   * The session dropped a re-sent message it had already delivered (its terminal dedup): the
+   * sender re-sends only what we did not acknowledge, so our ACK was lost — acknowledge it again
+   * when it is ours from that peer, or the sender would re-send it until the dedup forgets it.
+   */
+  #reacknowledge(link: PeerLink, message: string): void {
+    const msgId = message.match(/^Duplicate message (\S+)$/)?.[1];
+    if (msgId === undefined) return;
+    try {
+      const known = this.store.history.get(msgId)?.source === link.nodeId ||
+        this.store.pendingTrust.list(link.nodeId).some((m) => m.msgId === msgId);
+      if (known) link.send(ackMessage(this.nodeId, [msgId]));
+    } catch { /* store or link closed */ }
   }
 
   #ref(p: PeerInfo, address: string): PeerRef {

@@ -5,6 +5,7 @@
 import { cryptoBench } from "./crypto_bench.ts";
 import { daemonBench } from "./daemon_bench.ts";
 import { frameBench } from "./frame_bench.ts";
+import { meshBench } from "./mesh_bench.ts";
 import { wireBench } from "./wire_bench.ts";
 
 const SECTIONS: Record<string, () => void | Promise<void>> = {
@@ -17,6 +18,8 @@ const SECTIONS: Record<string, () => void | Promise<void>> = {
   },
   // two real daemons: idle RSS with one peer, RSS and CPU at 100 msg/s (reference: ~50/~60 MB).
   daemon: daemonBench,
+  // a line of 4 nodes over ws://: 3-hop RTT and throughput next to 1-hop; 100-node vnet convergence.
+  mesh: meshBench,
 };
 
 const pick = Deno.args.length ? Deno.args : Object.keys(SECTIONS);
