@@ -3,14 +3,14 @@
  * --passphrase-file, IRONMESH_KEYS_PASSPHRASE, then `getPassphrase` (IRONMESH_PASSPHRASE_FILE,
  * IRONMESH_PASSPHRASE, a no-echo prompt on a TTY) — never argv; a progress line shows on a
  * TTY while Argon2id runs.
- * Shared by `keys info`, `trust` and `audit`.
+ * Shared by `keys info`, `trust`, `audit` and `restore`.
  */
 import type { Identity } from "../lib/identity/identity.ts";
 import { type KdfOptions, type KeyFile, openKeyFile } from "../lib/identity/keyfile.ts";
 import { keysPath, readKeyFileAt } from "../lib/identity/keystore.ts";
 import type { Context } from "./context.ts";
 import { color, type Output } from "./output.ts";
-import { getPassphrase } from "./passphrase.ts";
+import { envPassphrase, getPassphrase } from "./passphrase.ts";
 
 /** A progress line on a TTY while Argon2id runs (it blocks for about a second). */
 export function kdfProgress(out: Output): KdfOptions {
@@ -57,15 +57,13 @@ export interface LoadIdentityOptions {
  * passphrase `ironmesh run` also reads; a warning is printed), then the `getPassphrase` chain
  * (IRONMESH_PASSPHRASE_FILE, IRONMESH_PASSPHRASE, a prompt on a terminal).
  */
-async function keyFilePassphrase(out: Output, opts: LoadIdentityOptions): Promise<string | null> {
+export async function keyFilePassphrase(
+  out: Output,
+  opts: LoadIdentityOptions,
+): Promise<string | null> {
   if (!opts.passphraseFile) {
-    const env = Deno.env.get("IRONMESH_KEYS_PASSPHRASE");
-    if (env !== undefined && env !== "") {
-      out.warn(
-        "using IRONMESH_KEYS_PASSPHRASE: environment variables are readable by other processes of your user; prefer --passphrase-file",
-      );
-      return env;
-    }
+    const env = envPassphrase("IRONMESH_KEYS_PASSPHRASE", "--passphrase-file", out);
+    if (env !== undefined) return env;
   }
   return await getPassphrase({
     file: opts.passphraseFile,

@@ -12,14 +12,16 @@ import type { CapabilityStrategy } from "../lib/routing/capabilities.ts";
 import { resolvePeer } from "../lib/trust/resolve.ts";
 import type { Priority } from "../lib/wire/session.ts";
 import { VERSION } from "../lib/version.ts";
+import type { Logger } from "../lib/log.ts";
 import {
-  type ControlServer,
+  ControlServer,
   optionalBool,
   optionalInt,
   optionalString,
   requireString,
 } from "./control.ts";
 import type { MeshNode } from "./node.ts";
+import { registerTrustMethods } from "./trust_control.ts";
 
 const PRIORITIES = ["LOW", "NORMAL", "HIGH", "CRITICAL"];
 
@@ -35,6 +37,21 @@ export interface InboxEntry {
   /** UTF-8 text when the payload decodes as such, else null (then see payload_b64). */
   text: string | null;
   payload_b64: string;
+}
+
+/** What the `status` method returns. */
+export interface NodeStatus {
+  node_id: string;
+  name: string;
+  version: string;
+  pid: number;
+  uptime_s: number;
+  listen: string | null;
+  peers_online: number;
+  peers_known: number;
+  queued: number;
+  pending_trust: { node_id: string; count: number }[];
+  trust_read_only: string | null;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -106,7 +123,7 @@ function requireCapability(params: Record<string, unknown>): string {
 
 /** Register the node's methods. */
 export function registerNodeMethods(server: ControlServer, node: MeshNode): void {
-  server.handle("status", () => {
+  server.handle("status", (): NodeStatus => {
     const peers = node.peerStatus();
     const queued = [...node.store.queue.pendingCounts().values()].reduce((a, b) => a + b, 0);
     return {
@@ -287,4 +304,25 @@ export function registerNodeMethods(server: ControlServer, node: MeshNode): void
       }
     })();
   });
+}
+
+/**
+ * Serve `node`'s control socket in `stateDir`: these methods and the trust methods. When the
+ * socket cannot start, the node is stopped and the error rethrown.
+ */
+export async function serveControl(
+  node: MeshNode,
+  stateDir: string,
+  log: Logger,
+): Promise<ControlServer> {
+  const control = new ControlServer(stateDir, { log });
+  registerNodeMethods(control, node);
+  registerTrustMethods(control, node);
+  try {
+    await control.start();
+  } catch (e) {
+    await node.stop();
+    throw e;
+  }
+  return control;
 }

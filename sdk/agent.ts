@@ -13,6 +13,13 @@ import { encodeKeyFile, generateIdentity, openKeyFile } from "../lib/identity/ke
 import { keyFileExists, keysPath, readKeyFileAt, saveKeyFileAt } from "../lib/identity/keystore.ts";
 import { isNodeId } from "../lib/identity/node_id.ts";
 import { isLogLevel, Logger } from "../lib/log.ts";
+import {
+  AGENT_NAME_RE,
+  CAPABILITY_RE,
+  checkPassphraseStrength,
+  PEER_ADDRESS_RE,
+  stripPassphraseFile,
+} from "../lib/node_inputs.ts";
 import type { CapabilityStrategy } from "../lib/routing/capabilities.ts";
 import { type AllowList, parseAllowEntry } from "../lib/trust/allow_list.ts";
 import type { Priority } from "../lib/wire/session.ts";
@@ -265,10 +272,6 @@ export interface PeerEvent {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const NAME_RE = /^[A-Za-z0-9._-]{1,63}$/;
-const CAPABILITY_RE = /^[A-Za-z0-9._-]+:[A-Za-z0-9._*-]+$/;
-const ADDRESS_RE = /^(wss?:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/;
-const MIN_PASSPHRASE = 12;
 /** How long requests that arrive before `onRequest` is called wait for it (ms). */
 const REQUEST_HANDLER_GRACE_MS = 5000;
 /** How long `close` waits for running request handlers (ms). */
@@ -301,7 +304,7 @@ function envVar(name: string): string | undefined {
 
 function readSecretFile(path: string, what: string): string {
   try {
-    return Deno.readTextFileSync(path).replace(/^\n+|\n+$/g, "").replace(/^\r+|\r+$/g, "");
+    return stripPassphraseFile(Deno.readTextFileSync(path));
   } catch (e) {
     throw new IronMeshError(
       "PASSPHRASE_FILE",
@@ -337,19 +340,8 @@ function meshPassphrase(o: AgentOptions): string {
       ExitCode.BAD_PASSPHRASE,
     );
   }
-  checkStrength(p);
+  checkPassphraseStrength(p);
   return p;
-}
-
-function checkStrength(p: string): void {
-  if (p.length < MIN_PASSPHRASE) {
-    throw new IronMeshError(
-      "PASSPHRASE_TOO_SHORT",
-      `Passphrase too short (${p.length} chars). Minimum ${MIN_PASSPHRASE} characters required`,
-      "choose a longer passphrase (a random one: `openssl rand -base64 24`)",
-      ExitCode.BAD_PASSPHRASE,
-    );
-  }
 }
 
 function stateDirOf(o: AgentOptions): string {
@@ -421,7 +413,7 @@ async function loadIdentity(
         ExitCode.USAGE,
       );
     }
-    if (!plaintext) checkStrength(keysPass);
+    if (!plaintext) checkPassphraseStrength(keysPass);
     const id = generateIdentity(name);
     await saveKeyFileAt(stateDir, encodeKeyFile(id, { passphrase: plaintext ? null : keysPass }));
     return id;
@@ -567,7 +559,7 @@ export class Agent {
    */
   static async start(options: AgentOptions = {}): Promise<Agent> {
     const o = options;
-    if (o.name !== undefined && !NAME_RE.test(o.name)) {
+    if (o.name !== undefined && !AGENT_NAME_RE.test(o.name)) {
       throw optionError(
         `name must be 1–63 characters of letters, digits, '.', '_' or '-', got '${o.name}'`,
         "pick another name",
@@ -580,7 +572,7 @@ export class Agent {
     const bind = o.bind ?? "127.0.0.1";
     const connect = [...(o.connect ?? [])];
     for (const a of connect) {
-      if (typeof a !== "string" || !ADDRESS_RE.test(a)) {
+      if (typeof a !== "string" || !PEER_ADDRESS_RE.test(a)) {
         throw optionError(
           `connect expects HOST:PORT (or ws[s]://HOST:PORT), got '${a}'`,
           "fix the address",
@@ -762,7 +754,7 @@ export class Agent {
    */
   async connect(address: string): Promise<PeerInfo> {
     this.#assertOpen();
-    if (!ADDRESS_RE.test(address)) {
+    if (!PEER_ADDRESS_RE.test(address)) {
       throw optionError(`expected HOST:PORT (or ws[s]://HOST:PORT), got '${address}'`, "fix it");
     }
     if (this.#autoPlaintext && !isLoopback(hostOf(address))) {

@@ -3,6 +3,7 @@
 // (responses, remote errors, NO_HANDLER, timeouts), find each other by capability, keep their
 // identity across restarts, refuse bad options, and close cleanly (Deno's sanitizers are on).
 import { assert, assertEquals, assertRejects, assertThrows } from "./support/assert.ts";
+import { waitFor } from "./support/wait.ts";
 import { Agent, AgentMessage, type AgentOptions, IronMeshError } from "../mod.ts";
 
 const PASS = "a-mesh-passphrase-for-sdk-tests";
@@ -22,11 +23,7 @@ async function agent(name: string, o: Partial<AgentOptions> = {}): Promise<Agent
 }
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+  await waitFor(cond, what, ms, { intervalMs: 10 });
 }
 
 async function removeDirs(...agents: Agent[]): Promise<void> {

@@ -31,7 +31,8 @@ import { atomicWrite, ensureStateDir } from "../../lib/fs/atomic_write.ts";
 import { lockStateDir } from "../../lib/fs/lock.ts";
 import type { Identity } from "../../lib/identity/identity.ts";
 import { openKeyFile, parseKeyFile } from "../../lib/identity/keyfile.ts";
-import { fsError } from "../../lib/identity/keystore.ts";
+import { fsError, pathExists } from "../../lib/identity/keystore.ts";
+import { checkPassphraseStrength } from "../../lib/node_inputs.ts";
 import { formatFingerprint } from "../../lib/identity/node_id.ts";
 import { stateLockHolder } from "../../lib/state_files.ts";
 import { decodeEnvelope, legacyMacKeyFor, trustKeys } from "../../lib/trust/envelope.ts";
@@ -41,10 +42,9 @@ import { parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { makeContext } from "../context.ts";
 import { fmtTime, positionalArgs } from "../format.ts";
-import { kdfProgress } from "../identity_loader.ts";
+import { kdfProgress, keyFilePassphrase } from "../identity_loader.ts";
 import { color, type Output } from "../output.ts";
-import { checkPassphraseStrength, getPassphrase } from "../passphrase.ts";
-import { promptHidden } from "../prompt.ts";
+import { passphraseFromSources, type PassphraseSources, promptPassphrase } from "../passphrase.ts";
 import { GLOBAL_HELP } from "../subcommand.ts";
 
 const BACKUP_PASS_HELP =
@@ -119,28 +119,12 @@ Examples:
 
 ${GLOBAL_HELP}`;
 
-/** Strip a passphrase file the reference's way: leading/trailing "\n", then "\r". */
-function stripSecret(s: string): string {
-  return s.replace(/^\n+|\n+$/g, "").replace(/^\r+|\r+$/g, "");
-}
-
-function readSecretFile(path: string, source: string): string {
-  try {
-    return stripSecret(Deno.readTextFileSync(path));
-  } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "does not exist"
-      : e instanceof Deno.errors.PermissionDenied
-      ? "is not readable"
-      : (e as Error).message;
-    throw new IronMeshError(
-      "PASSPHRASE_FILE",
-      `backup passphrase file ${path} (from ${source}) ${why}`,
-      "check the path and its permissions (it should be chmod 600 and owned by you)",
-      ExitCode.BAD_PASSPHRASE,
-    );
-  }
-}
+const BACKUP_SOURCES: PassphraseSources = {
+  flag: "--backup-passphrase-file",
+  fileEnv: "IRONMESH_BACKUP_PASSPHRASE_FILE",
+  env: "IRONMESH_BACKUP_PASSPHRASE",
+  label: "backup passphrase file",
+};
 
 /**
  * The backup passphrase: --backup-passphrase-file, IRONMESH_BACKUP_PASSPHRASE_FILE,
@@ -152,31 +136,13 @@ async function backupPassphrase(
   confirm: boolean,
   out: Output,
 ): Promise<string> {
-  if (file) return readSecretFile(file, "--backup-passphrase-file");
-  const envFile = Deno.env.get("IRONMESH_BACKUP_PASSPHRASE_FILE");
-  if (envFile) return readSecretFile(envFile, "IRONMESH_BACKUP_PASSPHRASE_FILE");
-  const env = Deno.env.get("IRONMESH_BACKUP_PASSPHRASE");
-  if (env !== undefined && env !== "") {
-    out.warn(
-      "using IRONMESH_BACKUP_PASSPHRASE: environment variables are readable by other processes of your user; prefer --backup-passphrase-file",
-    );
-    return env;
-  }
+  const given = passphraseFromSources(file, BACKUP_SOURCES, out);
+  if (given !== undefined) return given;
   if (Deno.stdin.isTerminal()) {
-    const first = await promptHidden(confirm ? "New backup passphrase: " : "Backup passphrase: ");
-    if (confirm) {
-      checkPassphraseStrength(first);
-      const second = await promptHidden("Repeat backup passphrase: ");
-      if (second !== first) {
-        throw new IronMeshError(
-          "PASSPHRASE_MISMATCH",
-          "the two backup passphrases differ",
-          "run the command again and type the same passphrase twice",
-          ExitCode.BAD_PASSPHRASE,
-        );
-      }
-    }
-    return first;
+    return await promptPassphrase(
+      confirm ? "New backup passphrase: " : "Backup passphrase: ",
+      confirm ? { repeat: "Repeat backup passphrase: ", what: "backup passphrases" } : undefined,
+    );
   }
   throw new IronMeshError(
     "PASSPHRASE_REQUIRED",
@@ -186,36 +152,12 @@ async function backupPassphrase(
   );
 }
 
-/** The key-file passphrase the way `keys info` / `audit verify` get it. */
-async function keyFilePassphrase(file: string | undefined, out: Output): Promise<string> {
-  if (!file) {
-    const env = Deno.env.get("IRONMESH_KEYS_PASSPHRASE");
-    if (env !== undefined && env !== "") {
-      out.warn(
-        "using IRONMESH_KEYS_PASSPHRASE: environment variables are readable by other processes of your user; prefer --passphrase-file",
-      );
-      return env;
-    }
-  }
-  return (await getPassphrase({ file, purpose: "key-file passphrase", out }))!;
-}
-
 function bytes(n: number): string {
   return n < 10_000
     ? `${n} B`
     : n < 10_000_000
     ? `${(n / 1024).toFixed(1)} KiB`
     : `${(n / 1048576).toFixed(1)} MiB`;
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw fsError(e, path, "file");
-  }
 }
 
 async function backup(argv: string[]): Promise<number> {
@@ -255,7 +197,7 @@ async function backup(argv: string[]): Promise<number> {
     throw fsError(e, join(ctx.stateDir, KEYS_NAME), "key file");
   });
   const kf = parseKeyFile(keysText, join(ctx.stateDir, KEYS_NAME));
-  if (await pathExists(out) && !values.force) {
+  if (await pathExists(out, "file") && !values.force) {
     throw new IronMeshError(
       "BACKUP_EXISTS",
       `${out} already exists`,
@@ -380,7 +322,7 @@ async function restore(argv: string[]): Promise<number> {
     throw fsError(e, file, "backup file");
   }
   parseImb1(raw, file);
-  const stateDirExists = await pathExists(ctx.stateDir);
+  const stateDirExists = await pathExists(ctx.stateDir, "file");
   if (stateDirExists) {
     const existing = await existingStateFiles(ctx.stateDir);
     if (existing.length && !force && !dryRun) {
@@ -448,7 +390,7 @@ async function restore(argv: string[]): Promise<number> {
 
   // 3. Open the identity and verify the trust store and the audit set with it.
   const keyPass = kf.summary.encrypted
-    ? await keyFilePassphrase(values["passphrase-file"], ctx.out)
+    ? (await keyFilePassphrase(ctx.out, { passphraseFile: values["passphrase-file"] }))!
     : null;
   const id = openKeyFile(kf, keyPass, keysLabel, kdfProgress(ctx.out));
   let v: Verified;

@@ -6,6 +6,7 @@
  * The judging lives in lib/doctor/*.ts; this file gathers the facts.
  */
 import { join } from "node:path";
+import type { NodeStatus } from "../../daemon/control_api.ts";
 import { ControlClient } from "../../daemon/control_client.ts";
 import { checkpointPathFor, fileExists, logFilesOldestFirst } from "../../lib/audit/files.ts";
 import { readEntries } from "../../lib/audit/query.ts";
@@ -279,13 +280,7 @@ async function checkDaemon(ctx: Context): Promise<DaemonFacts> {
     if (e instanceof IronMeshError && e.code === "DAEMON_NOT_RUNNING") why = "";
   }
   if (status) {
-    const s = status as {
-      pid?: number;
-      listen?: string | null;
-      node_id?: string;
-      uptime_s?: number;
-      peers_online?: number;
-    };
+    const s = status as Partial<NodeStatus>; // any version of the daemon may answer
     return {
       result: pass(
         id,

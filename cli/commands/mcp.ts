@@ -5,15 +5,7 @@
  * only MCP JSON-RPC; logs go to stderr. The MCP machinery is loaded only when the command
  * runs (daemon/mcp/server.ts), so other commands and the Argon2id worker never load it.
  */
-import { ExitCode, IronMeshError } from "../../lib/errors.ts";
-import { Identity } from "../../lib/identity/identity.ts";
-import { encodeKeyFile, generateIdentity, openKeyFile } from "../../lib/identity/keyfile.ts";
-import {
-  keyFileExists,
-  keysPath,
-  readKeyFileAt,
-  saveKeyFileAt,
-} from "../../lib/identity/keystore.ts";
+import { ExitCode } from "../../lib/errors.ts";
 import { Logger, type LogLevel } from "../../lib/log.ts";
 import { MeshBackend } from "../../daemon/mcp/backend.ts";
 import { type OwnNode, startOwnNode } from "../../daemon/mcp/own_node.ts";
@@ -24,7 +16,15 @@ import type { Command } from "../command.ts";
 import { makeContext } from "../context.ts";
 import { kdfProgress } from "../identity_loader.ts";
 import { Output } from "../output.ts";
-import { checkPassphraseStrength, getPassphrase } from "../passphrase.ts";
+import {
+  checkAddress,
+  checkCapabilities,
+  checkName,
+  keysPassphrase,
+  meshPassphrase,
+  meshRoutingMode,
+  openOrCreateIdentity,
+} from "../node_options.ts";
 import { GLOBAL_HELP } from "../subcommand.ts";
 
 const HELP = `ironmesh mcp — an MCP server (stdio) that lets an AI agent use the mesh
@@ -101,63 +101,6 @@ const OWN_NODE_FLAGS = [
   "keys-passphrase-file",
 ] as const;
 
-const NAME_RE = /^[A-Za-z0-9._-]{1,63}$/;
-const CAPABILITY_RE = /^[A-Za-z0-9._-]+:[A-Za-z0-9._*-]+$/;
-const ADDRESS_RE = /^(wss?:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/;
-
-function readSecretFile(path: string, flag: string): string {
-  try {
-    return Deno.readTextFileSync(path).replace(/^\n+|\n+$/g, "");
-  } catch (e) {
-    throw new IronMeshError(
-      "BAD_FILE",
-      `${flag} ${path}: ${
-        e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message
-      }`,
-      `check the path given to ${flag}`,
-      ExitCode.NOT_FOUND,
-    );
-  }
-}
-
-/** Open keys.json, or create it (with `name`) on the first run. Messages go to stderr. */
-async function openOrCreateIdentity(
-  stateDir: string,
-  name: string | undefined,
-  keysPass: string,
-  log: Logger,
-): Promise<Identity> {
-  const path = keysPath(stateDir);
-  const kdf = kdfProgress(new Output(false));
-  if (!(await keyFileExists(path))) {
-    if (!name) {
-      throw new IronMeshError(
-        "NAME_REQUIRED",
-        `no identity in ${stateDir} yet and no --name`,
-        "pass --name NAME with --own-node on the first run (letters, digits, '.', '_', '-')",
-        ExitCode.USAGE,
-      );
-    }
-    checkPassphraseStrength(keysPass);
-    const id = generateIdentity(name);
-    await saveKeyFileAt(stateDir, encodeKeyFile(id, { passphrase: keysPass, ...kdf }));
-    log.info("created a new identity", { path, node_id: id.nodeId });
-    return id;
-  }
-  const kf = await readKeyFileAt(path);
-  const id = openKeyFile(kf, kf.summary.encrypted ? keysPass : null, path, kdf);
-  if (name && name !== id.name) return new Identity(id.seed, name, id.hkdfSalt);
-  if (!id.name) {
-    throw new IronMeshError(
-      "NAME_REQUIRED",
-      `the identity in ${path} has no name`,
-      "pass --name NAME",
-      ExitCode.USAGE,
-    );
-  }
-  return id;
-}
-
 type Values = ReturnType<typeof parse>["values"];
 
 function parse(argv: string[]) {
@@ -167,44 +110,28 @@ function parse(argv: string[]) {
 /** Validate the --own-node flags and start the node with its control socket. */
 async function ownNode(values: Values, stateDir: string, log: Logger): Promise<OwnNode> {
   const port = intFlag(values.port, "port", 8765, 0, 65535, "mcp");
-  if (values.name !== undefined && !NAME_RE.test(values.name)) {
-    throw usageError(
-      `--name must be 1–63 characters of letters, digits, '.', '_' or '-', got '${values.name}'`,
-      "mcp",
-    );
-  }
-  for (const a of values.connect ?? []) {
-    if (!ADDRESS_RE.test(a)) {
-      throw usageError(`--connect expects HOST:PORT (or ws[s]://HOST:PORT), got '${a}'`, "mcp");
-    }
-  }
-  for (const c of values.capability ?? []) {
-    if (!CAPABILITY_RE.test(c)) {
-      throw usageError(`--capability expects NAMESPACE:NAME (e.g. llm:chat), got '${c}'`, "mcp");
-    }
-  }
-  const mode = values["mesh-routing"] ?? "relay";
-  if (!["relay", "passive", "off"].includes(mode)) {
-    throw usageError(`--mesh-routing must be relay, passive or off, got '${mode}'`, "mcp");
-  }
+  checkName(values.name, "mcp");
+  for (const a of values.connect ?? []) checkAddress(a, "mcp");
+  checkCapabilities(values.capability, "mcp");
+  const mode = meshRoutingMode(values["mesh-routing"], "mcp");
   const out = new Output(false); // warnings go to stderr; stdout is the MCP channel
-  const passphrase = (await getPassphrase({
-    file: values["passphrase-file"],
-    purpose: "mesh passphrase",
-    out,
-  }))!;
-  checkPassphraseStrength(passphrase);
-  const keysFile = values["keys-passphrase-file"];
-  const keysPass = keysFile
-    ? readSecretFile(keysFile, "--keys-passphrase-file")
-    : Deno.env.get("IRONMESH_KEYS_PASSPHRASE") || passphrase;
+  const passphrase = await meshPassphrase(values["passphrase-file"], out);
+  const keysPass = keysPassphrase(values["keys-passphrase-file"], passphrase);
   const mesh: MeshOptions = {
-    mode: mode as MeshOptions["mode"],
+    mode,
     ...(values.capability ? { capabilities: values.capability } : {}),
   };
   return await startOwnNode({
     stateDir,
-    identity: () => openOrCreateIdentity(stateDir, values.name, keysPass, log),
+    identity: () =>
+      openOrCreateIdentity(stateDir, {
+        name: values.name,
+        keysPass,
+        kdf: kdfProgress(out),
+        firstRunHint:
+          "pass --name NAME with --own-node on the first run (letters, digits, '.', '_', '-')",
+        onCreated: (id, path) => log.info("created a new identity", { path, node_id: id.nodeId }),
+      }),
     passphrase,
     listen: { hostname: values.bind ?? "0.0.0.0", port },
     dial: { allowPlaintextWs: values["allow-plaintext-ws"] ?? false },

@@ -4,14 +4,6 @@
  * when it says GOODBYE to every peer, flushes its files and exits 0.
  */
 import { ExitCode, IronMeshError } from "../../lib/errors.ts";
-import { Identity } from "../../lib/identity/identity.ts";
-import { encodeKeyFile, generateIdentity, openKeyFile } from "../../lib/identity/keyfile.ts";
-import {
-  keyFileExists,
-  keysPath,
-  readKeyFileAt,
-  saveKeyFileAt,
-} from "../../lib/identity/keystore.ts";
 import { isLogLevel, LOG_LEVELS, Logger } from "../../lib/log.ts";
 import { loadAllowList } from "../../lib/trust/allow_list.ts";
 import {
@@ -21,9 +13,7 @@ import {
 } from "../../lib/trust/policy.ts";
 import { DEFAULT_LIMITS, MeshNode, type NodeLimits } from "../../daemon/node.ts";
 import type { MeshOptions } from "../../daemon/mesh.ts";
-import { ControlServer } from "../../daemon/control.ts";
-import { registerNodeMethods } from "../../daemon/control_api.ts";
-import { registerTrustMethods } from "../../daemon/trust_control.ts";
+import { serveControl } from "../../daemon/control_api.ts";
 import { startDiscovery } from "../../daemon/discovery/auto_dial.ts";
 import type { MdnsDiscovery } from "../../daemon/discovery/mdns.ts";
 import {
@@ -33,11 +23,20 @@ import {
 } from "../../daemon/dashboard/startup.ts";
 import { intFlag, parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
-import { type Context, makeContext } from "../context.ts";
+import { makeContext } from "../context.ts";
 import { kdfProgress } from "../identity_loader.ts";
 import { withIsolatedArgon2 } from "../../lib/crypto/argon2_isolated.ts";
 import { color } from "../output.ts";
-import { checkPassphraseStrength, getPassphrase } from "../passphrase.ts";
+import {
+  checkAddress,
+  checkCapabilities,
+  checkName,
+  keysPassphrase,
+  meshPassphrase,
+  meshRoutingMode,
+  openOrCreateIdentity,
+  readFileFlag,
+} from "../node_options.ts";
 import { GLOBAL_HELP } from "../subcommand.ts";
 
 const HELP = `ironmesh run — run this node (the daemon)
@@ -154,10 +153,6 @@ const OPTIONS = {
   "e2e-plaintext-compat": { type: "boolean" },
 } as const;
 
-const NAME_RE = /^[A-Za-z0-9._-]{1,63}$/;
-
-const CAPABILITY_RE = /^[A-Za-z0-9._-]+:[A-Za-z0-9._*-]+$/;
-
 /** The mesh flags (validated). */
 function meshOptions(values: {
   "mesh-routing"?: string;
@@ -168,17 +163,10 @@ function meshOptions(values: {
   "capability-announce-interval"?: string;
   "e2e-plaintext-compat"?: boolean;
 }): MeshOptions {
-  const mode = values["mesh-routing"] ?? "relay";
-  if (!["relay", "passive", "off"].includes(mode)) {
-    throw usageError(`--mesh-routing must be relay, passive or off, got '${mode}'`, "run");
-  }
-  for (const c of values.capability ?? []) {
-    if (!CAPABILITY_RE.test(c)) {
-      throw usageError(`--capability expects NAMESPACE:NAME (e.g. llm:chat), got '${c}'`, "run");
-    }
-  }
+  const mode = meshRoutingMode(values["mesh-routing"], "run");
+  checkCapabilities(values.capability, "run");
   return {
-    mode: mode as MeshOptions["mode"],
+    mode,
     maxHops: intFlag(values["max-hops"], "max-hops", 5, 1, 15, "run"),
     announceIntervalS: intFlag(
       values["route-announce-interval"],
@@ -202,21 +190,6 @@ function meshOptions(values: {
   };
 }
 
-function readFileFlag(path: string, flag: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new IronMeshError(
-      "BAD_FILE",
-      `${flag} ${path}: ${
-        e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message
-      }`,
-      `check the path given to ${flag}`,
-      ExitCode.NOT_FOUND,
-    );
-  }
-}
-
 function numberFlag(v: string | undefined, flag: string, def: number, min: number): number {
   if (v === undefined) return def;
   const n = Number(v);
@@ -226,59 +199,6 @@ function numberFlag(v: string | undefined, flag: string, def: number, min: numbe
   return n;
 }
 
-function validAddress(a: string): string {
-  if (!/^(wss?:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/.test(a)) {
-    throw usageError(`--connect expects HOST:PORT (or ws[s]://HOST:PORT), got '${a}'`, "run");
-  }
-  return a;
-}
-
-async function keysPassphrase(file: string | undefined, mesh: string): Promise<string> {
-  if (file) return readFileFlag(file, "--keys-passphrase-file").replace(/^\n+|\n+$/g, "");
-  const env = Deno.env.get("IRONMESH_KEYS_PASSPHRASE");
-  if (env) return env;
-  return await Promise.resolve(mesh);
-}
-
-/** Open keys.json, or create it on first run. */
-async function identityFor(
-  ctx: Context,
-  name: string | undefined,
-  keysPass: string,
-): Promise<Identity> {
-  const path = keysPath(ctx.stateDir);
-  if (!(await keyFileExists(path))) {
-    if (!name) {
-      throw new IronMeshError(
-        "NAME_REQUIRED",
-        `no identity in ${ctx.stateDir} yet and no --name`,
-        "pass --name NAME on the first run (letters, digits, '.', '_', '-')",
-        ExitCode.USAGE,
-      );
-    }
-    checkPassphraseStrength(keysPass);
-    const id = generateIdentity(name);
-    await saveKeyFileAt(
-      ctx.stateDir,
-      encodeKeyFile(id, { passphrase: keysPass, ...kdfProgress(ctx.out) }),
-    );
-    ctx.out.line(`${color.green("✓")} created a new identity in ${path}`);
-    return id;
-  }
-  const kf = await readKeyFileAt(path);
-  const id = openKeyFile(kf, kf.summary.encrypted ? keysPass : null, path, kdfProgress(ctx.out));
-  if (name && name !== id.name) return new Identity(id.seed, name, id.hkdfSalt);
-  if (!id.name) {
-    throw new IronMeshError(
-      "NAME_REQUIRED",
-      `the identity in ${path} has no name`,
-      "pass --name NAME",
-      ExitCode.USAGE,
-    );
-  }
-  return id;
-}
-
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS, "run");
   if (values.help) return console.log(HELP), 0;
@@ -286,12 +206,7 @@ async function run(argv: string[]): Promise<number> {
   const ctx = makeContext(values, "run");
   const port = intFlag(values.port, "port", 8765, 0, 65535, "run");
   const bind = values.bind ?? "0.0.0.0";
-  if (values.name !== undefined && !NAME_RE.test(values.name)) {
-    throw usageError(
-      `--name must be 1–63 characters of letters, digits, '.', '_' or '-', got '${values.name}'`,
-      "run",
-    );
-  }
+  checkName(values.name, "run");
   const format = values["log-format"] ?? "text";
   if (format !== "text" && format !== "json") {
     throw usageError(`--log-format must be text or json, got '${format}'`, "run");
@@ -334,7 +249,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const rekey = intFlag(values["rekey-interval"], "rekey-interval", 1800, 0, 86_400 * 7, "run");
   const mesh = meshOptions(values);
-  const connect = (values.connect ?? []).map(validAddress);
+  const connect = (values.connect ?? []).map((a) => checkAddress(a, "run"));
   if (values["gui-bind"] !== undefined && !values.gui) {
     throw usageError("--gui-bind needs --gui", "run");
   }
@@ -365,24 +280,26 @@ async function run(argv: string[]): Promise<number> {
     ...(values["allow-list"] ? { allowList: await loadAllowList(values["allow-list"]) } : {}),
   };
 
-  const passphrase = (await getPassphrase({
-    file: values["passphrase-file"],
-    purpose: "mesh passphrase",
-    out: ctx.out,
-  }))!;
-  checkPassphraseStrength(passphrase);
+  const passphrase = await meshPassphrase(values["passphrase-file"], ctx.out);
   const log = new Logger(level, format);
   if (values["allow-plaintext-ws"] && !values["strict-tls"]) {
     log.warn(
       "--allow-plaintext-ws: outbound connections may fall back to unencrypted WebSocket transport",
     );
   }
-  const keysPass = await keysPassphrase(values["keys-passphrase-file"], passphrase);
+  const keysPass = keysPassphrase(values["keys-passphrase-file"], passphrase);
   // Argon2id (keys.json, data.db) runs in a throw-away worker: its 256 MiB stay out of the daemon.
   const node = await withIsolatedArgon2(Deno.mainModule, async () =>
     await MeshNode.start({
       stateDir: ctx.stateDir,
-      identity: await identityFor(ctx, values.name, keysPass),
+      identity: await openOrCreateIdentity(ctx.stateDir, {
+        name: values.name,
+        keysPass,
+        kdf: kdfProgress(ctx.out),
+        firstRunHint: "pass --name NAME on the first run (letters, digits, '.', '_', '-')",
+        onCreated: (_id, path) =>
+          ctx.out.line(`${color.green("✓")} created a new identity in ${path}`),
+      }),
       passphrase,
       listen: { hostname: bind, port },
       tls,
@@ -399,15 +316,7 @@ async function run(argv: string[]): Promise<number> {
       limits,
       log,
     }));
-  const control = new ControlServer(ctx.stateDir, { log });
-  registerNodeMethods(control, node);
-  registerTrustMethods(control, node);
-  try {
-    await control.start();
-  } catch (e) {
-    await node.stop();
-    throw e;
-  }
+  const control = await serveControl(node, ctx.stateDir, log);
   let discovery: MdnsDiscovery | null = null;
   if (!values["no-mdns"]) {
     try {

@@ -1,4 +1,5 @@
 /** `ironmesh status` and `ironmesh peers` — what the running daemon is doing. */
+import type { NodeStatus } from "../../daemon/control_api.ts";
 import type { PeerStatus } from "../../daemon/node.ts";
 import { parseCommandArgs, usageError } from "../args.ts";
 import type { Command } from "../command.ts";
@@ -32,20 +33,6 @@ Examples:
 
 ${GLOBAL_HELP}`;
 
-interface Status {
-  node_id: string;
-  name: string;
-  version: string;
-  pid: number;
-  uptime_s: number;
-  listen: string | null;
-  peers_online: number;
-  peers_known: number;
-  queued: number;
-  pending_trust: { node_id: string; count: number }[];
-  trust_read_only: string | null;
-}
-
 const ESC = String.fromCharCode(27);
 const ANSI = new RegExp(`${ESC}\\[\\d+m`, "g");
 
@@ -67,7 +54,7 @@ async function status(argv: string[]): Promise<number> {
   if (values.help) return console.log(STATUS_HELP), 0;
   if (positionals.length) throw usageError(`unexpected argument '${positionals[0]}'`, "status");
   const ctx = makeContext(values, "status");
-  const s = await withDaemon(ctx, (c) => c.call<Status>("status"));
+  const s = await withDaemon(ctx, (c) => c.call<NodeStatus>("status"));
   if (ctx.json) return ctx.out.result({ ok: true, ...s }), 0;
   ctx.out.table([
     ["node", `${s.name} ${color.dim(s.node_id)}`],

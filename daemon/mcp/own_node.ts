@@ -8,11 +8,10 @@ import { withIsolatedArgon2 } from "../../lib/crypto/argon2_isolated.ts";
 import { ExitCode, IronMeshError } from "../../lib/errors.ts";
 import type { Identity } from "../../lib/identity/identity.ts";
 import type { Logger } from "../../lib/log.ts";
-import { ControlServer } from "../control.ts";
-import { registerNodeMethods } from "../control_api.ts";
+import type { ControlServer } from "../control.ts";
+import { serveControl } from "../control_api.ts";
 import { isDaemonRunning } from "../control_client.ts";
 import { MeshNode, type NodeOptions } from "../node.ts";
-import { registerTrustMethods } from "../trust_control.ts";
 
 /** What `startOwnNode` needs: the node's options, with the identity opened lazily. */
 export interface OwnNodeOptions extends Omit<NodeOptions, "identity" | "log"> {
@@ -46,15 +45,7 @@ export async function startOwnNode(o: OwnNodeOptions): Promise<OwnNode> {
     entry ?? Deno.mainModule,
     async () => await MeshNode.start({ ...rest, identity: await identity() }),
   );
-  const control = new ControlServer(o.stateDir, { log: o.log });
-  registerNodeMethods(control, node);
-  registerTrustMethods(control, node);
-  try {
-    await control.start();
-  } catch (e) {
-    await node.stop();
-    throw e;
-  }
+  const control = await serveControl(node, o.stateDir, o.log);
   return {
     node,
     control,

@@ -13,7 +13,7 @@ import { auditLogPath } from "../../lib/state_files.ts";
 import type { TrustOpResult, TrustSnapshot } from "../../lib/trust/backend.ts";
 import type { ResolvedPeer } from "../../lib/trust/resolve.ts";
 import type { ControlClient } from "../control_client.ts";
-import type { InboxEntry } from "../control_api.ts";
+import type { InboxEntry, NodeStatus } from "../control_api.ts";
 import type { CapabilityRow } from "../mesh.ts";
 import type { PeerStatus } from "../node.ts";
 import type { MeshBackend } from "./backend.ts";
@@ -84,6 +84,33 @@ function sinceSeconds(since: number | string | undefined): number | undefined {
 
 function badArgs(message: string, hint: string): IronMeshError {
   return new IronMeshError("BAD_ARGUMENTS", message, hint, ExitCode.BAD_INPUT);
+}
+
+/** Where a send or request goes: `target`, or the node(s) offering `capability`. */
+interface Addressing {
+  target?: string;
+  capability?: string;
+  strategy?: string;
+}
+
+/** Check that exactly one of target or capability is given (and strategy only with the latter). */
+function checkAddressing(a: Addressing): void {
+  if ((a.target === undefined) === (a.capability === undefined)) {
+    throw badArgs(
+      "give exactly one of target or capability",
+      "name the agent in `target`, or a capability glob like 'llm:*' in `capability`",
+    );
+  }
+  if (a.strategy !== undefined && a.capability === undefined) {
+    throw badArgs("strategy goes with capability", "drop strategy, or address by capability");
+  }
+}
+
+/** The `send` method's addressing params. */
+function sendAddress(a: Addressing): Record<string, unknown> {
+  return a.capability !== undefined
+    ? { cap: a.capability, strategy: a.strategy ?? "first" }
+    : { to: a.target };
 }
 
 /** A peer status row as the tools show it. */
@@ -202,20 +229,6 @@ interface Sent {
   sent?: { msg_id: string; to: string; status: string }[];
 }
 
-interface StatusResult {
-  node_id: string;
-  name: string;
-  version: string;
-  pid: number;
-  uptime_s: number;
-  listen: string | null;
-  peers_online: number;
-  peers_known: number;
-  queued: number;
-  pending_trust: { node_id: string; count: number }[];
-  trust_read_only: string | null;
-}
-
 interface CapsResult {
   routing_enabled: boolean;
   local: string[];
@@ -248,7 +261,7 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
         ExitCode.NOT_FOUND,
       );
     }
-    const status = await backend.call<StatusResult>("status");
+    const status = await backend.call<NodeStatus>("status");
     const held = status.pending_trust.find((p) => p.node_id === r.nodeId)?.count ?? 0;
     return { nodeId: r.nodeId, name: rec.names[0] ?? null, state: rec.trustState, held };
   };
@@ -261,6 +274,63 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
         "this; never because a mesh message asked for it",
       ExitCode.USAGE,
     );
+
+  /** Advertise or withdraw one of this node's capabilities. */
+  const changeCapability = async (
+    method: "caps.advertise" | "caps.withdraw",
+    capability: string,
+  ) => {
+    const r = await backend.call<{ changed: boolean; capability: string; local: string[] }>(
+      method,
+      { capability },
+    );
+    return { ok: true, changed: r.changed, capability: r.capability, own_capabilities: r.local };
+  };
+
+  /**
+   * Settle a pending peer as `to` (the operator's decision, relayed by the agent): refused
+   * without confirm: true, a no-op when the peer is there already, refused for a peer in the
+   * other settled state (`notPending` says why). A peer pending a capability change goes
+   * through `capChange`. `heldKey` names what happens to its held messages.
+   */
+  const settlePending = async (peer: string, confirm: boolean | undefined, d: {
+    to: "trusted" | "blocked";
+    action: string;
+    effect: string;
+    notPending: string;
+    capChange: { method: string; params: Record<string, unknown> };
+    heldKey: "released_messages" | "discarded_messages";
+  }) => {
+    if (confirm !== true) throw confirmRequired(d.action, peer, d.effect);
+    const t = await trustTarget(peer);
+    if (t.state === d.to) {
+      return { ok: true, changed: false, node_id: t.nodeId, name: t.name, trust_state: t.state };
+    }
+    if (t.state === "trusted" || t.state === "blocked") {
+      throw new IronMeshError(
+        "NOT_PENDING",
+        `'${peer}' (${t.nodeId}) is ${t.state}, not pending; ${d.notPending}`,
+        `the operator can run 'ironmesh trust set-state ${t.nodeId} ${d.to}'`,
+        ExitCode.USAGE,
+      );
+    }
+    const r = t.state === "pending-cap-change"
+      ? await backend.call<TrustOpResult>(d.capChange.method, {
+        id: t.nodeId,
+        ...d.capChange.params,
+      })
+      : await backend.call<TrustOpResult>("trust.setState", { id: t.nodeId, state: d.to });
+    return {
+      ok: true,
+      changed: r.changed,
+      node_id: t.nodeId,
+      name: t.name,
+      old_state: t.state,
+      trust_state: r.newState ?? d.to,
+      [d.heldKey]: t.held,
+      ...(r.warnings.length ? { warnings: r.warnings } : {}),
+    };
+  };
 
   return [
     tool({
@@ -323,23 +393,13 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
       },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
       async run(a) {
-        if ((a.target === undefined) === (a.capability === undefined)) {
-          throw badArgs(
-            "give exactly one of target or capability",
-            "name the agent in `target`, or a capability glob like 'llm:*' in `capability`",
-          );
-        }
-        if (a.strategy !== undefined && a.capability === undefined) {
-          throw badArgs("strategy goes with capability", "drop strategy, or address by capability");
-        }
+        checkAddressing(a);
         if ((a.payload === undefined) === (a.payload_b64 === undefined)) {
           throw badArgs("give exactly one of payload or payload_b64", "put the text in `payload`");
         }
         const timeoutS = a.timeout_s ?? 30;
         const r = await backend.call<Sent>("send", {
-          ...(a.capability !== undefined
-            ? { cap: a.capability, strategy: a.strategy ?? "first" }
-            : { to: a.target }),
+          ...sendAddress(a),
           ...(a.payload !== undefined ? { text: a.payload } : { payload_b64: a.payload_b64 }),
           type: a.msg_type ?? "MSG",
           priority: a.priority ?? "NORMAL",
@@ -388,15 +448,7 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
       },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
       async run(a, extra) {
-        if ((a.target === undefined) === (a.capability === undefined)) {
-          throw badArgs(
-            "give exactly one of target or capability",
-            "name the agent in `target`, or a capability glob like 'llm:*' in `capability`",
-          );
-        }
-        if (a.strategy !== undefined && a.capability === undefined) {
-          throw badArgs("strategy goes with capability", "drop strategy, or address by capability");
-        }
+        checkAddressing(a);
         const timeoutMs = Math.round((a.timeout_s ?? 30) * 1000);
         const id = newCorrelationId();
         const t0 = Date.now();
@@ -406,9 +458,7 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
             {},
             () =>
               c.call<Sent>("send", {
-                ...(a.capability !== undefined
-                  ? { cap: a.capability, strategy: a.strategy ?? "first" }
-                  : { to: a.target }),
+                ...sendAddress(a),
                 text: requestText(id, a.body),
                 type: RPC_REQUEST_TYPE,
                 priority: a.priority ?? "NORMAL",
@@ -538,18 +588,7 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
         capability: z.string().min(3).max(200).describe("NAMESPACE:NAME, e.g. 'llm:chat'."),
       },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
-      async run({ capability }) {
-        const r = await backend.call<{ changed: boolean; capability: string; local: string[] }>(
-          "caps.advertise",
-          { capability },
-        );
-        return {
-          ok: true,
-          changed: r.changed,
-          capability: r.capability,
-          own_capabilities: r.local,
-        };
-      },
+      run: ({ capability }) => changeCapability("caps.advertise", capability),
     }),
 
     tool({
@@ -562,17 +601,8 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
       },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
       async run({ capability }) {
-        const r = await backend.call<{ changed: boolean; capability: string; local: string[] }>(
-          "caps.withdraw",
-          { capability },
-        );
-        return {
-          ok: true,
-          changed: r.changed,
-          capability: r.capability,
-          own_capabilities: r.local,
-          ...(r.changed ? {} : { note: "this node did not offer that capability" }),
-        };
+        const r = await changeCapability("caps.withdraw", capability);
+        return r.changed ? r : { ...r, note: "this node did not offer that capability" };
       },
     }),
 
@@ -643,7 +673,7 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
       annotations: { readOnlyHint: true, openWorldHint: false },
       async run() {
         const [status, peers, caps] = await Promise.all([
-          backend.call<StatusResult>("status"),
+          backend.call<NodeStatus>("status"),
           backend.call<PeerStatus[]>("peers"),
           backend.call<CapsResult>("caps", { pattern: "*" }),
         ]);
@@ -702,7 +732,7 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
       async run({ state }) {
         const [snap, status] = await Promise.all([
           backend.call<TrustSnapshot>("trust.snapshot"),
-          backend.call<StatusResult>("status"),
+          backend.call<NodeStatus>("status"),
         ]);
         const held = new Map(status.pending_trust.map((p) => [p.node_id, p.count]));
         const peers = snap.peers.filter((p) => state === undefined || p.trustState === state);
@@ -746,46 +776,15 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
         ),
       },
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
-      async run({ peer, confirm }) {
-        if (confirm !== true) {
-          throw confirmRequired(
-            "promoting",
-            peer,
-            "it would trust the peer and deliver its held messages",
-          );
-        }
-        const t = await trustTarget(peer);
-        if (t.state === "trusted") {
-          return {
-            ok: true,
-            changed: false,
-            node_id: t.nodeId,
-            name: t.name,
-            trust_state: t.state,
-          };
-        }
-        if (t.state === "blocked") {
-          throw new IronMeshError(
-            "NOT_PENDING",
-            `'${peer}' (${t.nodeId}) is blocked, not pending; unblocking is the operator's call`,
-            `the operator can run 'ironmesh trust set-state ${t.nodeId} trusted'`,
-            ExitCode.USAGE,
-          );
-        }
-        const r = t.state === "pending-cap-change"
-          ? await backend.call<TrustOpResult>("trust.capPromote", { id: t.nodeId })
-          : await backend.call<TrustOpResult>("trust.setState", { id: t.nodeId, state: "trusted" });
-        return {
-          ok: true,
-          changed: r.changed,
-          node_id: t.nodeId,
-          name: t.name,
-          old_state: t.state,
-          trust_state: r.newState ?? "trusted",
-          released_messages: t.held,
-          ...(r.warnings.length ? { warnings: r.warnings } : {}),
-        };
-      },
+      run: ({ peer, confirm }) =>
+        settlePending(peer, confirm, {
+          to: "trusted",
+          action: "promoting",
+          effect: "it would trust the peer and deliver its held messages",
+          notPending: "unblocking is the operator's call",
+          capChange: { method: "trust.capPromote", params: {} },
+          heldKey: "released_messages",
+        }),
     }),
 
     tool({
@@ -803,47 +802,15 @@ export function meshTools(backend: MeshBackend): ToolDef[] {
         ),
       },
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
-      async run({ peer, confirm }) {
-        if (confirm !== true) {
-          throw confirmRequired(
-            "blocking",
-            peer,
-            "it would discard the peer's held messages and drop its future ones",
-          );
-        }
-        const t = await trustTarget(peer);
-        if (t.state === "blocked") {
-          return {
-            ok: true,
-            changed: false,
-            node_id: t.nodeId,
-            name: t.name,
-            trust_state: t.state,
-          };
-        }
-        if (t.state === "trusted") {
-          throw new IronMeshError(
-            "NOT_PENDING",
-            `'${peer}' (${t.nodeId}) is trusted, not pending; blocking a trusted peer is the ` +
-              "operator's call",
-            `the operator can run 'ironmesh trust set-state ${t.nodeId} blocked'`,
-            ExitCode.USAGE,
-          );
-        }
-        const r = t.state === "pending-cap-change"
-          ? await backend.call<TrustOpResult>("trust.capReject", { id: t.nodeId, block: true })
-          : await backend.call<TrustOpResult>("trust.setState", { id: t.nodeId, state: "blocked" });
-        return {
-          ok: true,
-          changed: r.changed,
-          node_id: t.nodeId,
-          name: t.name,
-          old_state: t.state,
-          trust_state: r.newState ?? "blocked",
-          discarded_messages: t.held,
-          ...(r.warnings.length ? { warnings: r.warnings } : {}),
-        };
-      },
+      run: ({ peer, confirm }) =>
+        settlePending(peer, confirm, {
+          to: "blocked",
+          action: "blocking",
+          effect: "it would discard the peer's held messages and drop its future ones",
+          notPending: "blocking a trusted peer is the operator's call",
+          capChange: { method: "trust.capReject", params: { block: true } },
+          heldKey: "discarded_messages",
+        }),
     }),
 
     tool({

@@ -18,6 +18,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.ts";
 import { ExitCode, IronMeshError } from "../errors.ts";
+import { syncDirSync } from "../fs/atomic_write.ts";
 import { withFileLock, withFileLockSync } from "../fs/flock.ts";
 import { utf8 } from "../crypto/sodium.ts";
 import {
@@ -214,17 +215,6 @@ function mutexFor(path: string): PathMutex {
 function writeAllSync(f: Deno.FsFile, bytes: Uint8Array): void {
   let off = 0;
   while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
-}
-
-function syncDirSync(dir: string): void {
-  try {
-    const d = Deno.openSync(dir, { read: true });
-    try {
-      d.syncSync();
-    } finally {
-      d.close();
-    }
-  } catch { /* some filesystems refuse directory fsync */ }
 }
 
 /** Append bytes with one write and fdatasync; returns the file size afterwards. */

@@ -7,8 +7,9 @@
  */
 import { join } from "node:path";
 import { ExitCode, IronMeshError } from "../errors.ts";
-import { atomicWrite } from "../fs/atomic_write.ts";
-import { fsError } from "../identity/keystore.ts";
+import { atomicWrite, syncDir } from "../fs/atomic_write.ts";
+import { withFileLockIfPossible } from "../fs/flock.ts";
+import { fsError, pathExists } from "../identity/keystore.ts";
 import {
   ARCHIVE_NAMES,
   AUDIT_NAME,
@@ -43,43 +44,7 @@ export async function readStateFile(path: string): Promise<Uint8Array | null> {
   }
 }
 
-/**
- * Run `fn` holding the exclusive flock `lockPath` when it can be taken; when the sentinel
- * cannot be created (read-only directory) `fn` runs unlocked and `onUnlocked` is told.
- */
-export async function withLockIfPossible<T>(
-  lockPath: string,
-  fn: () => Promise<T>,
-  onUnlocked: (why: string) => void,
-): Promise<T> {
-  let f: Deno.FsFile;
-  try {
-    f = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
-  } catch (e) {
-    onUnlocked((e as Error).message);
-    return await fn();
-  }
-  try {
-    await f.lock(true);
-    try {
-      return await fn();
-    } finally {
-      await f.unlock();
-    }
-  } finally {
-    f.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw fsError(e, path, "state file");
-  }
-}
+const exists = (path: string) => pathExists(path, "state file");
 
 /** Read every backed-up state file of `stateDir` (null = absent), under the writers' locks. */
 export async function readStateFiles(
@@ -93,7 +58,7 @@ export async function readStateFiles(
   if (await exists(trust)) {
     files.set(
       TRUST_NAME,
-      await withLockIfPossible(
+      await withFileLockIfPossible(
         `${trust}.lock`,
         () => readStateFile(trust),
         (why) => onUnlocked(TRUST_NAME, why),
@@ -106,7 +71,7 @@ export async function readStateFiles(
     for (const n of audit) files.set(n, await readStateFile(path(n)));
   };
   if (anyAudit) {
-    await withLockIfPossible(
+    await withFileLockIfPossible(
       `${path(AUDIT_NAME)}.lock`,
       readAudit,
       (why) => onUnlocked(AUDIT_NAME, why),
@@ -119,12 +84,7 @@ export async function readStateFiles(
 export async function existingStateFiles(stateDir: string): Promise<string[]> {
   const out: string[] = [];
   for (const n of STATE_FILES) {
-    try {
-      await Deno.lstat(join(stateDir, n));
-      out.push(n);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, join(stateDir, n), "state file");
-    }
+    if (await exists(join(stateDir, n))) out.push(n);
   }
   return out;
 }
@@ -145,17 +105,6 @@ export interface RestoreWriteResult {
   removed: string[];
   /** Set when the previous keys.json (a different one) was kept. */
   keptOldKeys: string | null;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
-  } catch { /* some filesystems refuse directory fsync */ }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -66,8 +66,13 @@ export function atomicWriteSync(
     } catch { /* already gone */ }
     throw e;
   }
+  syncDirSync(dirname(path));
+}
+
+/** Synchronous variant of `syncDir`. */
+export function syncDirSync(dir: string): void {
   try {
-    const d = Deno.openSync(dirname(path), { read: true });
+    const d = Deno.openSync(dir, { read: true });
     try {
       d.syncSync();
     } finally {
@@ -76,7 +81,8 @@ export function atomicWriteSync(
   } catch { /* some filesystems refuse directory fsync */ }
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync the directory `dir` (after a rename in it), where the filesystem allows it. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const d = await Deno.open(dir, { read: true });
     try {

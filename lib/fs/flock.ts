@@ -4,9 +4,10 @@
  * exclude each other. Waits for the lock; use `tryFileLock` for a non-blocking try.
  */
 
-/** Run `fn` while holding an exclusive flock on `lockPath` (created 0600 if missing). */
-export async function withFileLock<T>(lockPath: string, fn: () => Promise<T> | T): Promise<T> {
-  const f = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+const LOCK_FILE: Deno.OpenOptions = { read: true, write: true, create: true, mode: 0o600 };
+
+/** Run `fn` holding an exclusive flock on the open sentinel `f`; closes `f`. */
+async function holdingLock<T>(f: Deno.FsFile, fn: () => Promise<T> | T): Promise<T> {
   try {
     await f.lock(true);
     try {
@@ -19,9 +20,33 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T> | T
   }
 }
 
+/** Run `fn` while holding an exclusive flock on `lockPath` (created 0600 if missing). */
+export async function withFileLock<T>(lockPath: string, fn: () => Promise<T> | T): Promise<T> {
+  return await holdingLock(await Deno.open(lockPath, LOCK_FILE), fn);
+}
+
+/**
+ * Like `withFileLock`, but when the sentinel cannot be created (a read-only directory) `fn`
+ * runs unlocked and `onUnlocked` is told why.
+ */
+export async function withFileLockIfPossible<T>(
+  lockPath: string,
+  fn: () => Promise<T>,
+  onUnlocked: (why: string) => void,
+): Promise<T> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(lockPath, LOCK_FILE);
+  } catch (e) {
+    onUnlocked((e as Error).message);
+    return await fn();
+  }
+  return await holdingLock(f, fn);
+}
+
 /** Synchronous variant of `withFileLock`. */
 export function withFileLockSync<T>(lockPath: string, fn: () => T): T {
-  const f = Deno.openSync(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+  const f = Deno.openSync(lockPath, LOCK_FILE);
   try {
     f.lockSync(true);
     try {

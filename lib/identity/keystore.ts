@@ -46,15 +46,20 @@ export function fsError(e: unknown, path: string, what: string): IronMeshError {
   );
 }
 
-/** True when a key file exists at `path`. */
-export async function keyFileExists(path: string): Promise<boolean> {
+/** True when something (of any kind) exists at `path`; other errors name it as `what`. */
+export async function pathExists(path: string, what: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
-    throw fsError(e, path, "key file");
+    throw fsError(e, path, what);
   }
+}
+
+/** True when a key file exists at `path`. */
+export async function keyFileExists(path: string): Promise<boolean> {
+  return await pathExists(path, "key file");
 }
 
 /** Read and parse keys.json; a missing file says how to create one. */

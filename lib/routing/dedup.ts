@@ -3,18 +3,13 @@
  * §8.3, `mesh.py` `DedupCache.check_and_add_with_transport`): a second copy is dropped, and a copy
  * arriving over a different transport than the first is reported so the caller can audit
  * `MSG_REPLAY_CROSS_TRANSPORT`. Bounded like the reference: 128 sources (least recently used
- * evicted) × 1024 ids each (oldest evicted), 300 s. Time is passed in as monotonic milliseconds.
+ * evicted) × 1024 ids each (oldest evicted), 300 s: the bounded window of wire/dedup.ts. Time is
+ * passed in as monotonic milliseconds.
  */
+import { type DedupOptions, RecentIds } from "../wire/dedup.ts";
 
-/** Bounds of the cache. */
-export interface TransportDedupOptions {
-  /** How long an id is remembered (default 300,000 ms). */
-  ttlMs?: number;
-  /** Most sources tracked (default 128). */
-  maxSources?: number;
-  /** Most ids per source (default 1024). */
-  maxIdsPerSource?: number;
-}
+/** Bounds of the cache (default 300,000 ms, 128 sources, 1024 ids each). */
+export type TransportDedupOptions = DedupOptions;
 
 /** A first sighting. */
 export interface DedupFresh {
@@ -34,27 +29,8 @@ export interface DedupDuplicate {
   timeDeltaMs: number;
 }
 
-interface Seen {
-  atMs: number;
-  transport: string;
-}
-
 /** Remembers relayed `(source, msg_id)` pairs and the transport they came over. */
-export class TransportDedup {
-  readonly ttlMs: number;
-  readonly maxSources: number;
-  readonly maxIdsPerSource: number;
-  readonly #sources = new Map<string, Map<string, Seen>>();
-
-  constructor(opts: TransportDedupOptions = {}) {
-    this.ttlMs = opts.ttlMs ?? 300_000;
-    this.maxSources = opts.maxSources ?? 128;
-    this.maxIdsPerSource = opts.maxIdsPerSource ?? 1024;
-    if (!(this.ttlMs > 0 && this.maxSources > 0 && this.maxIdsPerSource > 0)) {
-      throw new RangeError("dedup bounds must be positive");
-    }
-  }
-
+export class TransportDedup extends RecentIds<string> {
   /** Test and record atomically: a fresh id is remembered, a repeated one is described. */
   checkAndAdd(
     source: string,
@@ -62,52 +38,14 @@ export class TransportDedup {
     transport: string,
     nowMs: number,
   ): DedupFresh | DedupDuplicate {
-    let ids = this.#sources.get(source);
-    if (ids) {
-      this.#sources.delete(source); // most recently used last
-      this.#sources.set(source, ids);
-      const seen = ids.get(msgId);
-      if (seen !== undefined) {
-        if (nowMs < seen.atMs + this.ttlMs) {
-          return {
-            duplicate: true,
-            originalTransport: seen.transport,
-            thisTransport: transport,
-            crossTransport: seen.transport !== transport,
-            timeDeltaMs: Math.max(0, nowMs - seen.atMs),
-          };
-        }
-        ids.delete(msgId);
-      }
-    } else {
-      ids = new Map();
-      this.#sources.set(source, ids);
-      if (this.#sources.size > this.maxSources) {
-        this.#sources.delete(this.#sources.keys().next().value!);
-      }
-    }
-    for (const [id, seen] of ids) { // inserted in time order: expired ones are first
-      if (seen.atMs + this.ttlMs > nowMs) break;
-      ids.delete(id);
-    }
-    ids.set(msgId, { atMs: nowMs, transport });
-    if (ids.size > this.maxIdsPerSource) ids.delete(ids.keys().next().value!);
-    return { duplicate: false };
-  }
-
-  /** Whether `(source, msgId)` is remembered and not expired (records nothing). */
-  has(source: string, msgId: string, nowMs: number): boolean {
-    const seen = this.#sources.get(source)?.get(msgId);
-    return seen !== undefined && nowMs < seen.atMs + this.ttlMs;
-  }
-
-  /** Number of sources tracked. */
-  get sourceCount(): number {
-    return this.#sources.size;
-  }
-
-  /** Forget everything. */
-  clear(): void {
-    this.#sources.clear();
+    const seen = this.sight(source, msgId, transport, nowMs);
+    if (seen === null) return { duplicate: false };
+    return {
+      duplicate: true,
+      originalTransport: seen.value,
+      thisTransport: transport,
+      crossTransport: seen.value !== transport,
+      timeDeltaMs: Math.max(0, nowMs - seen.atMs),
+    };
   }
 }

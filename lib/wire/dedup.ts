@@ -2,7 +2,8 @@
  * Message-id dedup cache (PROTOCOL-0.9 §6.4 step 7, §18.1): each `(source, msg_id)` is
  * delivered once within a window (300 s). Bounded like the reference: at most 128 sources
  * (least recently used evicted) × 1024 ids each (oldest evicted). Time is passed in as
- * monotonic milliseconds; nothing here reads a clock.
+ * monotonic milliseconds; nothing here reads a clock. `RecentIds` is that bounded window;
+ * the relay's transport-aware dedup (routing/dedup.ts) keeps the same one.
  */
 
 /** Bounds of a dedup cache. */
@@ -15,13 +16,22 @@ export interface DedupOptions {
   maxIdsPerSource?: number;
 }
 
-/** Remembers recently delivered `(source, msg_id)` pairs. */
-export class DedupCache {
+/** The first sighting of an id: when, and what was recorded with it. */
+export interface Sighting<V> {
+  atMs: number;
+  value: V;
+}
+
+/**
+ * Recently seen `(source, msg_id)` pairs, each with a value: at most `maxSources` sources
+ * (least recently used evicted) × `maxIdsPerSource` ids each (oldest evicted), for `ttlMs`.
+ */
+export class RecentIds<V> {
   readonly ttlMs: number;
   readonly maxSources: number;
   readonly maxIdsPerSource: number;
-  // source → (msg_id → expiry ms); both maps iterate oldest first.
-  readonly #sources = new Map<string, Map<string, number>>();
+  // source → (msg_id → first sighting); both maps iterate oldest first.
+  readonly #sources = new Map<string, Map<string, Sighting<V>>>();
 
   constructor(opts: DedupOptions = {}) {
     this.ttlMs = opts.ttlMs ?? 300_000;
@@ -32,15 +42,18 @@ export class DedupCache {
     }
   }
 
-  /** True when `(source, msgId)` was seen within the window; otherwise records it and returns false. */
-  checkAndAdd(source: string, msgId: string, nowMs: number): boolean {
+  /**
+   * Test and record atomically: the earlier sighting of `(source, msgId)` while it is
+   * remembered (nothing is recorded), else null once this one is recorded with `value`.
+   */
+  protected sight(source: string, msgId: string, value: V, nowMs: number): Sighting<V> | null {
     let ids = this.#sources.get(source);
     if (ids) {
       this.#sources.delete(source); // move to most recently used
       this.#sources.set(source, ids);
-      const expiry = ids.get(msgId);
-      if (expiry !== undefined) {
-        if (nowMs < expiry) return true;
+      const seen = ids.get(msgId);
+      if (seen !== undefined) {
+        if (nowMs < seen.atMs + this.ttlMs) return seen;
         ids.delete(msgId);
       }
     } else {
@@ -51,15 +64,15 @@ export class DedupCache {
       }
     }
     this.#expire(ids, nowMs);
-    ids.set(msgId, nowMs + this.ttlMs);
+    ids.set(msgId, { atMs: nowMs, value });
     if (ids.size > this.maxIdsPerSource) ids.delete(ids.keys().next().value!);
-    return false;
+    return null;
   }
 
   /** True when `(source, msgId)` is remembered and not expired (does not record anything). */
   has(source: string, msgId: string, nowMs: number): boolean {
-    const expiry = this.#sources.get(source)?.get(msgId);
-    return expiry !== undefined && nowMs < expiry;
+    const seen = this.#sources.get(source)?.get(msgId);
+    return seen !== undefined && nowMs < seen.atMs + this.ttlMs;
   }
 
   /** Number of sources tracked. */
@@ -72,11 +85,19 @@ export class DedupCache {
     this.#sources.clear();
   }
 
-  #expire(ids: Map<string, number>, nowMs: number): void {
+  #expire(ids: Map<string, Sighting<V>>, nowMs: number): void {
     // Entries are inserted in time order with one TTL, so expired ones are at the front.
-    for (const [id, expiry] of ids) {
-      if (expiry > nowMs) break;
+    for (const [id, seen] of ids) {
+      if (seen.atMs + this.ttlMs > nowMs) break;
       ids.delete(id);
     }
+  }
+}
+
+/** Remembers recently delivered `(source, msg_id)` pairs. */
+export class DedupCache extends RecentIds<undefined> {
+  /** True when `(source, msgId)` was seen within the window; otherwise records it and returns false. */
+  checkAndAdd(source: string, msgId: string, nowMs: number): boolean {
+    return this.sight(source, msgId, undefined, nowMs) !== null;
   }
 }

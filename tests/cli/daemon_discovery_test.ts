@@ -11,8 +11,9 @@
  */
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { runCli, tempDir } from "../support/cli.ts";
+import { call } from "../support/control.ts";
+import { waitFor } from "../support/wait.ts";
 import { type Daemon, startDaemon } from "../support/daemon.ts";
-import { ControlClient } from "../../daemon/control_client.ts";
 import type { InboxEntry } from "../../daemon/control_api.ts";
 import type { PeerStatus } from "../../daemon/node.ts";
 
@@ -124,27 +125,18 @@ async function stopAll(ds: Daemon[]): Promise<void> {
   }));
 }
 
-async function peers(d: Daemon): Promise<PeerStatus[]> {
-  const c = await ControlClient.connect(d.stateDir);
-  try {
-    return await c.call<PeerStatus[]>("peers", {});
-  } finally {
-    await c.close();
-  }
-}
+const peers = (d: Daemon) => call<PeerStatus[]>(d, "peers");
 
-async function waitFor(what: () => Promise<boolean>, label: string, ms: number, ds: Daemon[]) {
-  const t0 = Date.now();
-  while (!(await what())) {
-    if (Date.now() - t0 > ms) {
-      const state = await Promise.all(ds.map(async (d) => {
+/** Wait on the LAN; a timeout shows each daemon's peers and log. */
+async function waitOnLan(what: () => Promise<boolean>, label: string, ms: number, ds: Daemon[]) {
+  await waitFor(what, label, ms, {
+    intervalMs: 200,
+    detail: async () =>
+      (await Promise.all(ds.map(async (d) => {
         const p = await peers(d).catch((e) => String(e));
         return `${d.name}: ${JSON.stringify(p)}\n${d.stderr()}`;
-      }));
-      throw new Error(`timed out after ${ms} ms: ${label}\n${state.join("\n")}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+      }))).join("\n"),
+  });
 }
 
 async function peersJson(d: Daemon): Promise<PeerStatus[]> {
@@ -164,7 +156,7 @@ Deno.test("discovery: with --allowed-peers two daemons on a veth LAN find each o
       ds.push(bob);
       const onlineWith = async (d: Daemon, name: string) =>
         (await peers(d)).some((p) => p.name === name && p.online);
-      await waitFor(
+      await waitOnLan(
         async () => (await onlineWith(alice, "bob")) && (await onlineWith(bob, "alice")),
         "alice and bob connected through mDNS discovery",
         25_000,
@@ -218,7 +210,7 @@ Deno.test("discovery: default-deny daemons see each other on the LAN but do not 
         if (ps.some((p) => p.online)) everOnline = true;
         return ps.some((p) => p.name === name && !p.online && /not dialed/.test(p.lastError ?? ""));
       };
-      await waitFor(
+      await waitOnLan(
         async () => (await seenNotDialed(alice, "bob")) && (await seenNotDialed(bob, "alice")),
         "both daemons list the other as discovered, not dialed",
         25_000,

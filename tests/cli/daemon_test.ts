@@ -3,32 +3,13 @@
 // socket, the offline queue across a restart, and a sender killed with SIGKILL mid-queue.
 import { assertEquals, assertMatch } from "../support/assert.ts";
 import { CLI_MAIN, runCli, taskPermissionFlags, tempDir } from "../support/cli.ts";
+import { call } from "../support/control.ts";
+import { waitFor } from "../support/wait.ts";
 import { type Daemon, startDaemon } from "../support/daemon.ts";
 import { ControlClient } from "../../daemon/control_client.ts";
 import type { InboxEntry } from "../../daemon/control_api.ts";
 import type { PeerStatus } from "../../daemon/node.ts";
 import { ExitCode } from "../../lib/errors.ts";
-
-async function waitFor(what: () => Promise<boolean> | boolean, label: string, ms = 20_000) {
-  const t0 = Date.now();
-  while (!(await what())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${label}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function call<T>(
-  d: Daemon,
-  method: string,
-  params: Record<string, unknown> = {},
-): Promise<T> {
-  const c = await ControlClient.connect(d.stateDir);
-  try {
-    return await c.call<T>(method, params);
-  } finally {
-    await c.close();
-  }
-}
 
 const online = async (d: Daemon, n: number) =>
   (await call<PeerStatus[]>(d, "peers")).filter((p) => p.online).length === n;

@@ -4,6 +4,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../support/assert.ts";
 import { CLI_MAIN, taskPermissionFlags, tempDir } from "../support/cli.ts";
+import { call } from "../support/control.ts";
+import { waitFor } from "../support/wait.ts";
 import { type Daemon, passFile, startDaemon } from "../support/daemon.ts";
 import { ControlClient } from "../../daemon/control_client.ts";
 import type { InboxEntry } from "../../daemon/control_api.ts";
@@ -25,23 +27,6 @@ const TOOLS = [
   "ironmesh_block_peer",
   "ironmesh_get_audit_log",
 ];
-
-async function call<T>(stateDir: string, method: string, params: Record<string, unknown> = {}) {
-  const c = await ControlClient.connect(stateDir);
-  try {
-    return await c.call<T>(method, params);
-  } finally {
-    await c.close();
-  }
-}
-
-async function waitFor(what: () => Promise<boolean>, label: string, ms = 15_000) {
-  const t0 = Date.now();
-  while (!(await what())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${label}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** An MCP client connected to `ironmesh mcp <args>` (a child process it started). */
 interface McpSession {

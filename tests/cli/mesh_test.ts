@@ -4,27 +4,11 @@
 // --broadcast` spreads to C.
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { runCli, tempDir } from "../support/cli.ts";
-import { type Daemon, startDaemon } from "../support/daemon.ts";
-import { ControlClient } from "../../daemon/control_client.ts";
+import { call } from "../support/control.ts";
+import { waitFor } from "../support/wait.ts";
+import { startDaemon } from "../support/daemon.ts";
 import type { InboxEntry } from "../../daemon/control_api.ts";
 import { generateIdentity } from "../../lib/identity/keyfile.ts";
-
-async function waitFor(what: () => Promise<boolean> | boolean, label: string, ms = 20_000) {
-  const t0 = Date.now();
-  while (!(await what())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${label}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function call<T>(d: Daemon, method: string, params: Record<string, unknown> = {}) {
-  const c = await ControlClient.connect(d.stateDir);
-  try {
-    return await c.call<T>(method, params);
-  } finally {
-    await c.close();
-  }
-}
 
 interface CapsOut {
   capabilities: { node_id: string; capability: string; reachable: boolean; hops: number | null }[];

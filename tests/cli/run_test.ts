@@ -2,6 +2,7 @@
 // wrong passphrase) and a clean SIGTERM shutdown that the next start resumes from.
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { runCli, tempDir } from "../support/cli.ts";
+import { waitFor } from "../support/wait.ts";
 import { DAEMON_PASS, passFile, startDaemon } from "../support/daemon.ts";
 import { ExitCode } from "../../lib/errors.ts";
 
@@ -20,41 +21,34 @@ Deno.test("run: a bad flag value is a usage error naming the flag", async () => 
   assertEquals([...Deno.readDirSync(d.path)].length, 0);
 });
 
+/** `ironmesh run` on 127.0.0.1 without mDNS, as a process that is expected to refuse. */
+function runLocal(stateDir: string, port: number, passphraseFile: string, ...args: string[]) {
+  return runCli([
+    "run",
+    "--state-dir",
+    stateDir,
+    ...args,
+    "--bind",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--no-mdns",
+    "--passphrase-file",
+    passphraseFile,
+  ]);
+}
+
 Deno.test("run: busy port, locked state dir and wrong passphrase each refuse to start with their reason", async () => {
   await using d = await tempDir();
   const a = await startDaemon("alpha", `${d.path}/a`);
   try {
     // Busy port.
     const pf = await passFile(d.path);
-    const busy = await runCli([
-      "run",
-      "--state-dir",
-      `${d.path}/b`,
-      "--name",
-      "beta",
-      "--bind",
-      "127.0.0.1",
-      "--port",
-      String(a.port),
-      "--no-mdns",
-      "--passphrase-file",
-      pf,
-    ]);
+    const busy = await runLocal(`${d.path}/b`, a.port, pf, "--name", "beta");
     assertEquals(busy.code, ExitCode.NETWORK, busy.stderr);
     assertMatch(busy.stderr, new RegExp(`port ${a.port} on 127.0.0.1 is already in use`));
     // Same state dir as a running daemon.
-    const locked = await runCli([
-      "run",
-      "--state-dir",
-      `${d.path}/a`,
-      "--bind",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--no-mdns",
-      "--passphrase-file",
-      pf,
-    ]);
+    const locked = await runLocal(`${d.path}/a`, 0, pf);
     assertEquals(locked.code, ExitCode.LOCKED, locked.stderr);
     assertMatch(locked.stderr, new RegExp(`locked by another process \\(pid ${a.child.pid}\\)`));
   } finally {
@@ -62,18 +56,7 @@ Deno.test("run: busy port, locked state dir and wrong passphrase each refuse to 
   }
   // Wrong mesh passphrase for the key file created on the first run.
   await Deno.writeTextFile(`${d.path}/wrong`, "a-different-passphrase\n");
-  const wrong = await runCli([
-    "run",
-    "--state-dir",
-    `${d.path}/a`,
-    "--bind",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--no-mdns",
-    "--passphrase-file",
-    `${d.path}/wrong`,
-  ]);
+  const wrong = await runLocal(`${d.path}/a`, 0, `${d.path}/wrong`);
   assertEquals(wrong.code, ExitCode.WRONG_PASSPHRASE, wrong.stderr);
   assertMatch(wrong.stderr, /passphrase/i);
 });
@@ -82,17 +65,10 @@ Deno.test("run: SIGTERM says goodbye, exits 0, and the next start resumes the se
   await using d = await tempDir();
   const a = await startDaemon("alpha", `${d.path}/a`);
   let b = await startDaemon("beta", `${d.path}/b`, ["--connect", `127.0.0.1:${a.port}`]);
-  const waitFor = async (what: () => boolean, label: string) => {
-    const t0 = Date.now();
-    while (!what()) {
-      if (Date.now() - t0 > 15_000) {
-        throw new Error(`timed out: ${label}\n${a.stderr()}\n${b.stderr()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const until = (what: () => boolean, label: string) =>
+    waitFor(what, label, 15_000, { intervalMs: 50, detail: () => `${a.stderr()}\n${b.stderr()}` });
   try {
-    await waitFor(() => a.stderr().includes("peer online"), "alpha sees beta");
+    await until(() => a.stderr().includes("peer online"), "alpha sees beta");
     // Argon2id ran in a throw-away worker: its 256 MiB are not part of the daemon.
     // /proc needs --allow-all in Deno; `cat` reads it under the suite's permissions.
     const status = new TextDecoder().decode(
@@ -103,7 +79,7 @@ Deno.test("run: SIGTERM says goodbye, exits 0, and the next start resumes the se
     const t0 = Date.now();
     assertEquals(await b.stop("SIGTERM"), 0);
     assert(Date.now() - t0 < 5000, "shutdown within 5 s");
-    await waitFor(
+    await until(
       () => /peer offline .*reason="?peer said goodbye/.test(a.stderr()),
       "alpha gets GOODBYE",
     );
@@ -111,7 +87,7 @@ Deno.test("run: SIGTERM says goodbye, exits 0, and the next start resumes the se
     assert(audit.includes('"event":"SHUTDOWN"'), "SHUTDOWN audited");
     const before = a.stderr().split("peer online").length;
     b = await startDaemon("beta", `${d.path}/b`, ["--connect", `127.0.0.1:${a.port}`]);
-    await waitFor(() => a.stderr().split("peer online").length > before, "session resumed");
+    await until(() => a.stderr().split("peer online").length > before, "session resumed");
   } finally {
     await b.stop();
     await a.stop();

@@ -2,27 +2,11 @@
 // effect live (no passphrase needed: the daemon holds the keys).
 import { assert, assertEquals } from "../support/assert.ts";
 import { runCli, tempDir } from "../support/cli.ts";
+import { call } from "../support/control.ts";
+import { waitFor } from "../support/wait.ts";
 import { startDaemon } from "../support/daemon.ts";
-import { ControlClient } from "../../daemon/control_client.ts";
 import type { InboxEntry } from "../../daemon/control_api.ts";
 import type { PeerStatus } from "../../daemon/node.ts";
-
-async function call<T>(stateDir: string, method: string, params: Record<string, unknown> = {}) {
-  const c = await ControlClient.connect(stateDir);
-  try {
-    return await c.call<T>(method, params);
-  } finally {
-    await c.close();
-  }
-}
-
-async function waitFor(what: () => Promise<boolean>, label: string, ms = 15_000) {
-  const t0 = Date.now();
-  while (!(await what())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out: ${label}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 Deno.test("trust live: promotion releases held messages, revocation closes the link, all audited", async () => {
   await using dir = await tempDir();

@@ -3,6 +3,7 @@
 // sockets, the client cap, shutdown.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../support/assert.ts";
+import { waitFor } from "../support/wait.ts";
 import { ExitCode, IronMeshError } from "../../lib/errors.ts";
 import { Logger } from "../../lib/log.ts";
 import {
@@ -24,11 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `cond` every 5 ms; fail after `ms`. */
 async function until(cond: () => boolean, what: string, ms = 3_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await waitFor(cond, what, ms, { intervalMs: 5 });
 }
 
 /** A temp state dir (0700), a server on it with an `echo` method, and a captured log. */

@@ -6,6 +6,7 @@ import { sha256 } from "../../lib/crypto/sodium.ts";
 import { Logger } from "../../lib/log.ts";
 import { MeshNode, type NodeOptions } from "../../daemon/node.ts";
 import type { NodeEvent } from "../../daemon/events.ts";
+import { waitFor } from "./wait.ts";
 
 export const MESH_PASS = "a-mesh-passphrase-for-tests";
 
@@ -54,11 +55,7 @@ export function nextEvent(
 
 /** Wait until `cond()` holds (polling), or throw after `ms`. */
 export async function until(cond: () => boolean, ms = 5000, what = "condition"): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(cond, what, ms, { intervalMs: 10 });
 }
 
 /** Address of a node's listener. */

@@ -8,29 +8,17 @@
 // screenshot lands in test-output/, and the console stays free of errors.
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import { tempDir } from "../../support/cli.ts";
+import { call } from "../../support/control.ts";
+import { waitFor } from "../../support/wait.ts";
 import { type Daemon, startDaemon } from "../../support/daemon.ts";
 import { checkExposition, metricValue, type ParsedFamily } from "../../support/dashboard.ts";
 import { launchChromium, type TestBrowser, testOutputDir } from "../../support/browser.ts";
-import { ControlClient } from "../../../daemon/control_client.ts";
 import type { InboxEntry } from "../../../daemon/control_api.ts";
 import type { PeerStatus } from "../../../daemon/node.ts";
 
-async function ctl<T>(d: Daemon, method: string, params: Record<string, unknown> = {}) {
-  const c = await ControlClient.connect(d.stateDir);
-  try {
-    return await c.call<T>(method, params, { timeoutMs: 10_000 });
-  } finally {
-    await c.close();
-  }
-}
-
-async function waitFor(what: () => Promise<boolean>, label: string, ms = 10_000) {
-  const t0 = Date.now();
-  while (!(await what())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms: ${label}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** A control-socket call that waits at most 10 s for the daemon's answer. */
+const ctl = <T>(d: Daemon, method: string, params: Record<string, unknown> = {}) =>
+  call<T>(d, method, params, { timeoutMs: 10_000 });
 
 const inboxTexts = async (d: Daemon) =>
   (await ctl<InboxEntry[]>(d, "inbox")).map((m) => `${m.from}:${m.text}`);
