@@ -1,5 +1,5 @@
 // The mesh through real nodes on the virtual network (tests/support/vnet.ts), on one fake clock:
-// the vnet transport against the shared transport expectations; ring and partial-mesh topologies
+// what only the vnet transport does; ring and partial-mesh topologies
 // converge to shortest paths; a cut link gives a new route within a bounded simulated time; a
 // partition (a silent blackhole, found by the heartbeat) and its heal converge again and the
 // messages queued meanwhile arrive once; 25% frame loss is survived by the outbox's re-sends,
@@ -10,8 +10,7 @@ import { assert, assertEquals, assertRejects } from "../support/assert.ts";
 import { until } from "../support/nodes.ts";
 import { hopDistances, type LinkConditions, Sim, VirtualNetwork } from "../support/vnet.ts";
 import type { MeshNode } from "../../daemon/node.ts";
-import { MAX_MESSAGE_BYTES, RecvTimeout } from "../../daemon/transport/transport.ts";
-import type { Conn, Transport } from "../../daemon/transport/transport.ts";
+import { type Conn, RecvTimeout } from "../../daemon/transport/transport.ts";
 import { buildE2eMessage } from "../../lib/routing/e2e.ts";
 import { ed25519PkToCurve25519 } from "../../lib/crypto/sodium.ts";
 import { generateIdentity } from "../../lib/identity/keyfile.ts";
@@ -24,61 +23,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Edge = readonly [string, string];
 
 // -----------------------------------------------------------------------------------------------
-// The vnet transport: the shared compliance expectations (tests/daemon/transport/compliance_test.ts)
-// with latency and jitter on, then what only it does.
-
-async function connect(t: Transport): Promise<{ client: Conn; server: Conn }> {
-  let gotServer!: (c: Conn) => void;
-  const serverConn = new Promise<Conn>((r) => gotServer = r);
-  const l = await t.listen({ hostname: "127.0.0.1", port: 0, onConn: gotServer });
-  const client = await t.dial(`127.0.0.1:${l.port}`, { timeoutMs: 5000 });
-  return { client, server: await serverConn };
-}
-
-Deno.test("vnet transport: the transport compliance expectations hold with latency and jitter", async () => {
-  const net = new VirtualNetwork({ latencyMs: 3, jitterMs: 4, seed: 7 });
-  const t = net.transport("solo", "127.0.0.1");
-  try {
-    // Text and binary both ways, in order (jitter never reorders a stream).
-    const p = await connect(t);
-    p.client.send("hello");
-    p.client.send(new Uint8Array([1, 2, 3]));
-    assertEquals(await p.server.recv(2000), "hello");
-    assertEquals(await p.server.recv(2000), new Uint8Array([1, 2, 3]));
-    for (let i = 0; i < 200; i++) p.server.send(new Uint8Array([i & 255, 7]));
-    for (let i = 0; i < 200; i++) {
-      assertEquals(await p.client.recv(2000), new Uint8Array([i & 255, 7]));
-    }
-    assert(p.server.remoteAddress.startsWith("127.0.0.1:"), p.server.remoteAddress);
-    // Close reaches the other side; recv then returns null; send throws.
-    p.client.close(1000, "bye");
-    assertEquals(await p.server.recv(2000), null);
-    await p.server.closed;
-    let threw = false;
-    try {
-      p.client.send("x");
-    } catch {
-      threw = true;
-    }
-    assert(threw);
-    // recv times out; a message over 1 MiB is never delivered; exactly 1 MiB is.
-    const q = await connect(t);
-    await assertRejects(() => q.server.recv(50), RecvTimeout);
-    q.client.send(new Uint8Array(MAX_MESSAGE_BYTES + 1));
-    assertEquals(await q.server.recv(2000), null);
-    const r = await connect(t);
-    r.client.send(new Uint8Array(MAX_MESSAGE_BYTES));
-    assertEquals(((await r.server.recv(5000)) as Uint8Array).length, MAX_MESSAGE_BYTES);
-    r.client.close();
-    await r.server.closed;
-    // Dialing a port nobody listens on fails.
-    const l = await t.listen({ hostname: "127.0.0.1", port: 0, onConn: () => {} });
-    await l.close();
-    await assertRejects(() => t.dial(`127.0.0.1:${l.port}`, { timeoutMs: 500 }));
-  } finally {
-    net.close();
-  }
-});
+// The vnet transport: what only it does (the shared expectations run in
+// tests/daemon/transport/compliance_test.ts, with latency and jitter on).
 
 Deno.test("vnet transport: latency, seeded loss of binary messages only, cuts and heals", async () => {
   const run = async (cond: LinkConditions) => {

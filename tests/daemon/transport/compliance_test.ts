@@ -4,6 +4,7 @@ import type { Conn, Transport } from "../../../daemon/transport/transport.ts";
 import { MAX_MESSAGE_BYTES, RecvTimeout } from "../../../daemon/transport/transport.ts";
 import { MemoryNetwork } from "../../../daemon/transport/memory.ts";
 import { WebSocketTransport } from "../../../daemon/transport/websocket.ts";
+import { VirtualNetwork } from "../../support/vnet.ts";
 import { makeTestCert } from "../../support/tls.ts";
 
 const certDir = await Deno.makeTempDir({ prefix: "ironmesh-tls-" });
@@ -36,6 +37,11 @@ async function connect(t: Transport, scheme = ""): Promise<Pair> {
 
 const transports: [string, () => Transport, string][] = [
   ["memory", () => new MemoryNetwork().transport(), ""],
+  [
+    "vnet (latency and jitter)",
+    () => new VirtualNetwork({ latencyMs: 3, jitterMs: 4, seed: 7 }).transport("solo", "127.0.0.1"),
+    "",
+  ],
   ["websocket ws:// (TCP_NODELAY dialer, the default)", () => new WebSocketTransport(), ""],
   [
     "websocket wss:// (TCP_NODELAY dialer, pinned self-signed cert)",
