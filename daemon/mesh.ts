@@ -82,6 +82,7 @@ import {
 } from "./mesh_keys.ts";
 import type { CapabilityInfo, MeshNode, MeshView, RouteInfo } from "./node.ts";
 import type { MeshQueued, Submitted } from "./outbox.ts";
+import type { FrameError } from "../lib/wire/v09/errors.ts";
 import type { PeerLink } from "./peer_link.ts";
 
 /** Oldest protocol version that takes part in mesh routing (§5.6). */
@@ -476,13 +477,12 @@ export class MeshRouter {
   }
 
   /** The session dropped a frame whose inner signature failed (FR_INNER_SIGNATURE): audit it. */
-  onInnerSignatureReject(link: PeerLink, message: string): void {
-    const m = message.match(/\(([a-z-]+)\) for (\S+) from (\S+)/);
+  onInnerSignatureReject(link: PeerLink, error?: FrameError): void {
     this.#audit([meshEvent("INNER_SOURCE_SIG_DROP", {
       peer: link.nodeId,
-      source: m?.[3] ?? null,
-      msg_type: m?.[2] ?? null,
-      reason: m?.[1] ?? "verification-failed",
+      source: error?.frame?.source ?? null,
+      msg_type: error?.frame?.type ?? null,
+      reason: error?.detail ?? "verification-failed",
     })]);
   }
 

@@ -8,6 +8,7 @@ import { type Clock, type Rng, systemClock, systemRng } from "../lib/clock.ts";
 import { auditKey } from "../lib/crypto/kdf.ts";
 import { signDetached } from "../lib/crypto/sodium.ts";
 import { ExitCode, IronMeshError } from "../lib/errors.ts";
+import { FrameError } from "../lib/wire/v09/errors.ts";
 import { ensureStateDir } from "../lib/fs/atomic_write.ts";
 import { lockStateDir, type StateLock } from "../lib/fs/lock.ts";
 import type { Identity } from "../lib/identity/identity.ts";
@@ -479,10 +480,11 @@ export class MeshNode {
     const link = new PeerLink(h.conn, h.session, h.peer, {
       onMessage: (m, l) => this.#onMessage(m, l),
       onClose: (reason, l) => this.#onClose(reason, l),
-      onReject: (code, message, l) => {
+      onReject: (code, message, l, error) => {
         this.log.debug("frame rejected", { peer: l.nodeId, code, message });
-        if (code === "FR_INNER_SIGNATURE") this.mesh?.onInnerSignatureReject(l, message);
-        else if (code === "FR_DUPLICATE") this.#reacknowledge(l, message);
+        const frame = error instanceof FrameError ? error : undefined;
+        if (code === "FR_INNER_SIGNATURE") this.mesh?.onInnerSignatureReject(l, frame);
+        else if (code === "FR_DUPLICATE" && frame?.frame) this.#reacknowledge(l, frame.frame.msgId);
       },
       admitFrame: (l) => this.#admitFrame(l),
     }, this.log);
@@ -531,9 +533,7 @@ export class MeshNode {
    * sender re-sends only what we did not acknowledge, so our ACK was lost — acknowledge it again
    * when it is ours from that peer, or the sender would re-send it until the dedup forgets it.
    */
-  #reacknowledge(link: PeerLink, message: string): void {
-    const msgId = message.match(/^Duplicate message (\S+)$/)?.[1];
-    if (msgId === undefined) return;
+  #reacknowledge(link: PeerLink, msgId: string): void {
     try {
       const known = this.store.history.get(msgId)?.source === link.nodeId ||
         this.store.pendingTrust.list(link.nodeId).some((m) => m.msgId === msgId);

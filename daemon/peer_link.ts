@@ -4,6 +4,7 @@
  * numbers must reach the wire in order); received frames are opened, session
  * control (PING/PONG/GOODBYE/REKEY) is handled here, everything else goes up.
  */
+import type { IronMeshError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { InboundMessage, OpenResult, OutboundMessage } from "../lib/wire/session.ts";
 import { goodbyeMessage, pingMessage, pongMessage } from "../lib/wire/v09/control.ts";
@@ -19,7 +20,7 @@ export interface PeerLinkHandlers {
   /** The link closed (GOODBYE, socket closed, or `close()`). */
   onClose?: (reason: string, link: PeerLink) => void;
   /** A frame was rejected (code, message) — for counters and audit. */
-  onReject?: (code: string, message: string, link: PeerLink) => void;
+  onReject?: (code: string, message: string, link: PeerLink, error: IronMeshError) => void;
   /** Inbound rate limit, asked before each frame is decrypted; false drops the frame. */
   admitFrame?: (link: PeerLink) => boolean;
 }
@@ -254,7 +255,7 @@ export class PeerLink {
   #deliver(r: OpenResult): boolean {
     if (!r.ok) {
       this.stats.rejected++;
-      this.handlers.onReject?.(r.error.code, r.error.message, this);
+      this.handlers.onReject?.(r.error.code, r.error.message, this, r.error);
       return false;
     }
     for (const f of r.send) {

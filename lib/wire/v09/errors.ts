@@ -71,15 +71,22 @@ export class FrameError extends IronMeshError {
   readonly detail?: string;
   /** For FR_CLOCK_SKEW: how far the peer's clock is off, in seconds (positive = ahead). */
   readonly skewSeconds?: number;
+  /** The frame the error is about, once its envelope was read (duplicates, inner signatures). */
+  readonly frame?: { msgId: string; source: string; type: string };
 
   constructor(
     code: FrameErrorCodeValue,
     message: string,
-    extra: { detail?: string; skewSeconds?: number } = {},
+    extra: {
+      detail?: string;
+      skewSeconds?: number;
+      frame?: { msgId: string; source: string; type: string };
+    } = {},
   ) {
     super(code, message, HINTS[code], ExitCode.BAD_INPUT);
     this.name = "FrameError";
     this.detail = extra.detail;
     this.skewSeconds = extra.skewSeconds;
+    this.frame = extra.frame;
   }
 }

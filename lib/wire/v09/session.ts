@@ -515,7 +515,9 @@ export class V09Session implements Session {
       }
     }
     if (terminal && !e2ePending && this.#dedup?.checkAndAdd(env.source, env.msgId, monoNow)) {
-      throw new FrameError(FrameErrorCode.DUPLICATE, `Duplicate message ${env.msgId}`);
+      throw new FrameError(FrameErrorCode.DUPLICATE, `Duplicate message ${env.msgId}`, {
+        frame: { msgId: env.msgId, source: env.source, type: env.type },
+      });
     }
 
     const message: InboundMessage = {
@@ -580,7 +582,10 @@ export class V09Session implements Session {
       throw new FrameError(
         FrameErrorCode.INNER_SIGNATURE,
         `Inner source signature check failed (${decision.reason}) for ${env.type} from ${env.source}`,
-        { detail: decision.reason },
+        {
+          detail: decision.reason,
+          frame: { msgId: env.msgId, source: env.source, type: env.type },
+        },
       );
     }
     if (decision.labelMismatch) this.counters.innerLabelMismatches++;
