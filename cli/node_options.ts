@@ -21,7 +21,7 @@ import {
 } from "../lib/node_inputs.ts";
 import { usageError } from "./args.ts";
 import type { Output } from "./output.ts";
-import { getPassphrase } from "./passphrase.ts";
+import { getPassphrase, readPassphraseFile } from "./passphrase.ts";
 
 /** Check --name (when given). */
 export function checkName(name: string | undefined, cmd: string): void {
@@ -84,7 +84,7 @@ export async function meshPassphrase(file: string | undefined, out: Output): Pro
 
 /** The key-file passphrase: --keys-passphrase-file, IRONMESH_KEYS_PASSPHRASE, else `mesh`. */
 export function keysPassphrase(file: string | undefined, mesh: string): string {
-  if (file) return readFileFlag(file, "--keys-passphrase-file").replace(/^\n+|\n+$/g, "");
+  if (file) return readPassphraseFile(file, "--keys-passphrase-file", "key-file passphrase file");
   return Deno.env.get("IRONMESH_KEYS_PASSPHRASE") || mesh;
 }
 

@@ -98,3 +98,19 @@ Deno.test("run: SIGTERM says goodbye, exits 0, and the next start resumes the se
   });
   assert(v.code === 0 || v.stderr.includes("unknown command"), v.stderr);
 });
+
+Deno.test("run: --keys-passphrase-file is stripped like every passphrase file (CRLF endings too)", async () => {
+  await using d = await tempDir();
+  await Deno.writeTextFile(`${d.path}/keys-pass`, "a-separate-key-passphrase\r\n", { mode: 0o600 });
+  const a = await startDaemon("alpha", `${d.path}/a`, [
+    "--keys-passphrase-file",
+    `${d.path}/keys-pass`,
+  ]);
+  assertEquals(await a.stop(), 0);
+  // The key file was encrypted with the stripped passphrase, not the mesh one.
+  const info = await runCli(["keys", "info", "--json", "--state-dir", `${d.path}/a`], {
+    env: { IRONMESH_KEYS_PASSPHRASE: "a-separate-key-passphrase" },
+  });
+  assertEquals(info.code, 0, info.stderr);
+  assertEquals(JSON.parse(info.stdout).node_id, a.nodeId);
+});
